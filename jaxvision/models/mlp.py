@@ -1,0 +1,33 @@
+"""Multi-layer perceptron on flattened images: the course's baseline against CNNs."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxvision.models.registry import register
+
+
+class MLP(nn.Module):
+    """Flatten -> [Dense -> ReLU -> Dropout] * len(hidden) -> Dense(num_classes)."""
+
+    num_classes: int = 10
+    hidden: Sequence[int] = (256, 128)
+    dropout_rate: float = 0.0
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        x = x.reshape((x.shape[0], -1)).astype(self.dtype)
+        for i, width in enumerate(self.hidden):
+            x = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"dense{i}")(x))
+            self.sow("intermediates", f"hidden{i}", x)
+            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+
+
+@register("mlp")
+def mlp(**kwargs) -> MLP:
+    return MLP(**kwargs)

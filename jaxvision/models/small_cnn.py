@@ -1,0 +1,50 @@
+"""A small CNN with BatchNorm and dropout: the engine's reference model and the quickstart's."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxvision.models.registry import register
+
+
+class SmallCNN(nn.Module):
+    """[Conv3x3 -> BN -> ReLU] blocks with 2x2 max-pooling after each stage, then a dropout head.
+
+    ``batch_norm=False`` gives the same network without normalisation (used to test the
+    parallel engine where BatchNorm semantics would otherwise differ).
+    """
+
+    num_classes: int = 10
+    widths: Sequence[int] = (32, 64)
+    hidden: int = 128
+    dropout_rate: float = 0.25
+    batch_norm: bool = True
+    bn_momentum: float = 0.9
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        x = x.astype(self.dtype)
+        for i, width in enumerate(self.widths):
+            x = nn.Conv(width, (3, 3), padding=1, use_bias=not self.batch_norm,
+                        dtype=self.dtype, name=f"conv{i}")(x)
+            if self.batch_norm:
+                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                 axis_name=self.bn_axis_name, dtype=self.dtype, name=f"bn{i}")(x)
+            x = nn.relu(x)
+            self.sow("intermediates", f"stage{i}", x)
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = x.reshape((x.shape[0], -1))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc")(x))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+
+
+@register("small_cnn")
+def small_cnn(**kwargs) -> SmallCNN:
+    return SmallCNN(**kwargs)
