@@ -1,0 +1,54 @@
+"""LeNet-5 (LeCun et al. 1998), the common variant with a full C3 table: 61,706 parameters.
+
+28x28 inputs (MNIST) are zero-padded by 2 in C1 to give the paper's 32x32 geometry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxvision.models.registry import register
+
+
+class LeNet5(nn.Module):
+    """C1 conv5x5(6) -> S2 pool -> C3 conv5x5(16) -> S4 pool -> F5 120 -> F6 84 -> head.
+
+    ``activation`` (tanh as in the paper, or relu) and ``pool`` ("avg" as the paper's
+    subsampling, or "max") are the modern-vs-classic knobs. ``conv1_padding=0`` for 32x32 input.
+    """
+
+    num_classes: int = 10
+    conv1_padding: int = 2
+    activation: Callable = nn.tanh
+    pool: str = "avg"
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        if self.pool not in ("avg", "max"):
+            raise ValueError(f"LeNet5 pool must be 'avg' or 'max', got {self.pool!r}")
+        pool = nn.avg_pool if self.pool == "avg" else nn.max_pool
+        p = self.conv1_padding
+        x = x.astype(self.dtype)
+        x = self.activation(nn.Conv(6, (5, 5), padding=((p, p), (p, p)), dtype=self.dtype,
+                                    name="conv1")(x))
+        self.sow("intermediates", "conv1", x)
+        x = pool(x, (2, 2), strides=(2, 2))
+        x = self.activation(nn.Conv(16, (5, 5), padding="VALID", dtype=self.dtype,
+                                    name="conv2")(x))
+        self.sow("intermediates", "conv2", x)
+        x = pool(x, (2, 2), strides=(2, 2))
+        self.sow("intermediates", "features", x)
+        x = x.reshape((x.shape[0], -1))
+        x = self.activation(nn.Dense(120, dtype=self.dtype, name="fc1")(x))
+        x = self.activation(nn.Dense(84, dtype=self.dtype, name="fc2")(x))
+        self.sow("intermediates", "pre_logits", x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+
+
+@register("lenet5")
+def lenet5(**kwargs) -> LeNet5:
+    return LeNet5(**kwargs)

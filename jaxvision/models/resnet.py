@@ -1,0 +1,188 @@
+"""ResNets: torchvision's ImageNet ResNet-18..152 (v1.5), SE-ResNet, CIFAR ResNets, Wide ResNets.
+
+Module names follow torchvision (``conv1``, ``bn1``, ``layer1_0`` for ``layer1.0``, ``fc``) so
+``jaxvision.convert`` can load torchvision state dicts; parameter counts equal torchvision's
+(ResNet-18: 11,689,512; ResNet-50: 25,557,032) and He et al.'s for CIFAR (ResNet-20: 269,722).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxvision.nn.blocks import (BasicBlock, Bottleneck, PreActBlock, batch_norm,
+                                 conv_kernel_init)
+from jaxvision.models.registry import register
+
+
+class ResNet(nn.Module):
+    """ResNet with a 7x7/2 + maxpool stem (``stem="imagenet"``) or a 3x3/1 stem (``"cifar"``).
+
+    ``block`` is ``BasicBlock`` or ``Bottleneck``; ``stage_sizes`` the blocks per stage; stage
+    widths are ``base_features * 2**i``. ``se_reduction`` turns it into an SE-ResNet.
+    Sown intermediates: ``stem``, ``layer1``..``layer4``, ``pre_logits``.
+    """
+
+    stage_sizes: Sequence[int]
+    block: type[nn.Module] = BasicBlock
+    num_classes: int = 1000
+    base_features: int = 64
+    stem: Literal["imagenet", "cifar"] = "imagenet"
+    groups: int = 1
+    width_per_group: int = 64
+    se_reduction: int | None = None
+    drop_path_rate: float = 0.0
+    zero_init_residual: bool = False
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        x = x.astype(self.dtype)
+        if self.stem == "imagenet":
+            x = nn.Conv(self.base_features, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
+                        use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
+                        name="conv1")(x)
+        elif self.stem == "cifar":
+            x = nn.Conv(self.base_features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
+                        kernel_init=conv_kernel_init, dtype=self.dtype, name="conv1")(x)
+        else:
+            raise ValueError(f"unknown stem {self.stem!r}; use 'imagenet' or 'cifar'")
+        x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
+                               name="bn1")(x))
+        if self.stem == "imagenet":
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        self.sow("intermediates", "stem", x)
+        total_blocks = sum(self.stage_sizes)
+        block_index = 0
+        for stage, num_blocks in enumerate(self.stage_sizes):
+            for j in range(num_blocks):
+                extra = {}
+                if self.block is Bottleneck:
+                    extra = dict(groups=self.groups, base_width=self.width_per_group)
+                x = self.block(
+                    self.base_features * 2**stage,
+                    strides=2 if stage > 0 and j == 0 else 1,
+                    se_reduction=self.se_reduction,
+                    drop_path_rate=self.drop_path_rate * block_index / max(total_blocks - 1, 1),
+                    zero_init_last_bn=self.zero_init_residual,
+                    bn_axis_name=self.bn_axis_name,
+                    dtype=self.dtype,
+                    name=f"layer{stage + 1}_{j}",
+                    **extra,
+                )(x, train=train)
+                block_index += 1
+            self.sow("intermediates", f"layer{stage + 1}", x)
+        x = jnp.mean(x, axis=(1, 2))
+        self.sow("intermediates", "pre_logits", x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
+
+
+class CifarResNet(nn.Module):
+    """He et al.'s CIFAR ResNet-(6n+2): 3x3 conv (16) then three stages of n basic blocks
+    (16, 32, 64 channels) with parameter-free option-A shortcuts, GAP and a linear head.
+    ``shortcut_kind="projection"`` gives option B instead.
+    """
+
+    depth: int = 20
+    num_classes: int = 10
+    widths: Sequence[int] = (16, 32, 64)
+    shortcut_kind: Literal["option_a", "projection"] = "option_a"
+    drop_path_rate: float = 0.0
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        if (self.depth - 2) % 6 != 0:
+            raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110, ...), "
+                             f"got {self.depth}")
+        n = (self.depth - 2) // 6
+        x = x.astype(self.dtype)
+        x = nn.Conv(self.widths[0], (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
+                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv1")(x)
+        x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
+                               name="bn1")(x))
+        self.sow("intermediates", "stem", x)
+        for stage, width in enumerate(self.widths):
+            for j in range(n):
+                x = BasicBlock(width, strides=2 if stage > 0 and j == 0 else 1,
+                               shortcut_kind=self.shortcut_kind,
+                               drop_path_rate=self.drop_path_rate,
+                               bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                               name=f"layer{stage + 1}_{j}")(x, train=train)
+            self.sow("intermediates", f"layer{stage + 1}", x)
+        x = jnp.mean(x, axis=(1, 2))
+        self.sow("intermediates", "pre_logits", x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
+
+
+class WideResNet(nn.Module):
+    """WRN-depth-k (Zagoruyko & Komodakis): pre-activation blocks, widths 16k/32k/64k,
+    (depth-4)/6 blocks per stage, dropout between the convs. WRN-28-10: 36,479,194 params.
+    """
+
+    depth: int = 28
+    widen_factor: int = 10
+    num_classes: int = 10
+    dropout_rate: float = 0.0
+    drop_path_rate: float = 0.0
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        if (self.depth - 4) % 6 != 0:
+            raise ValueError(f"WideResNet depth must be 6n+4 (16, 22, 28, 40, ...), got {self.depth}")
+        n = (self.depth - 4) // 6
+        x = x.astype(self.dtype)
+        x = nn.Conv(16, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
+                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv1")(x)
+        self.sow("intermediates", "stem", x)
+        for stage, width in enumerate((16, 32, 64)):
+            for j in range(n):
+                x = PreActBlock(width * self.widen_factor,
+                                strides=2 if stage > 0 and j == 0 else 1,
+                                dropout_rate=self.dropout_rate,
+                                drop_path_rate=self.drop_path_rate,
+                                bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                                name=f"layer{stage + 1}_{j}")(x, train=train)
+            self.sow("intermediates", f"layer{stage + 1}", x)
+        x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
+                               name="bn_final")(x))
+        x = jnp.mean(x, axis=(1, 2))
+        self.sow("intermediates", "pre_logits", x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
+
+
+_IMAGENET_DEPTHS = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
+
+
+def _imagenet_resnet(depth: int, se: bool, **kwargs) -> ResNet:
+    block, stages = _IMAGENET_DEPTHS[depth]
+    if se:
+        kwargs.setdefault("se_reduction", 16)
+    return ResNet(stage_sizes=stages, block=block, **kwargs)
+
+
+def _register_all() -> None:
+    for depth in _IMAGENET_DEPTHS:
+        register(f"resnet{depth}")(functools.partial(_imagenet_resnet, depth, False))
+        register(f"se_resnet{depth}")(functools.partial(_imagenet_resnet, depth, True))
+    for depth in (20, 32, 44, 56, 110, 1202):
+        register(f"cifar_resnet{depth}")(functools.partial(CifarResNet, depth=depth))
+    for depth, k in ((28, 10), (16, 8), (16, 4), (40, 4), (28, 2)):
+        register(f"wide_resnet{depth}_{k}")(
+            functools.partial(WideResNet, depth=depth, widen_factor=k))
+
+
+_register_all()

@@ -1,0 +1,52 @@
+"""The course's SimpleCNN (C-1, "Architectural Design Principles"): 94,986 params for RGB, 10 classes.
+
+Three [Conv3x3 pad 1 -> BN -> ReLU -> MaxPool 2] blocks (32, 64, 128 channels), global average
+pooling, one linear layer. ``head="flatten"`` swaps GAP for flatten + linear, the comparison of
+the course's "Global Average Pooling" section (its parameters then depend on the input size).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxvision.nn.blocks import batch_norm
+from jaxvision.models.registry import register
+
+
+class SimpleCNN(nn.Module):
+    """Sown intermediates: ``block1``..``block3`` (after pooling), ``features`` (the map
+    the head sees, on which a class activation map is computed), ``pre_logits``."""
+
+    num_classes: int = 10
+    widths: Sequence[int] = (32, 64, 128)
+    head: Literal["gap", "flatten"] = "gap"
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        if self.head not in ("gap", "flatten"):
+            raise ValueError(f"SimpleCNN head must be 'gap' or 'flatten', got {self.head!r}")
+        x = x.astype(self.dtype)
+        for i, width in enumerate(self.widths, start=1):
+            x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
+                        name=f"conv{i}")(x)
+            x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
+                                   name=f"bn{i}")(x))
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            self.sow("intermediates", f"block{i}", x)
+        self.sow("intermediates", "features", x)
+        if self.head == "gap":
+            x = jnp.mean(x, axis=(1, 2))
+        else:
+            x = x.reshape((x.shape[0], -1))
+        self.sow("intermediates", "pre_logits", x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(x)
+
+
+@register("simple_cnn")
+def simple_cnn(**kwargs) -> SimpleCNN:
+    return SimpleCNN(**kwargs)

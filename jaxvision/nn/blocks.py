@@ -1,0 +1,410 @@
+"""Reusable CNN building blocks (Flax Linen), laid out so torchvision weights map one to one.
+
+Every block takes ``x`` in NHWC and ``train`` as a keyword; BatchNorm uses PyTorch's defaults
+(momentum 0.9 in Flax terms, epsilon 1e-5) and an optional ``bn_axis_name`` for synced
+statistics under ``shard_map``. Convolutions use explicit symmetric padding so that stride-2
+layers sample the same pixels as PyTorch (Flax ``"SAME"`` pads asymmetrically).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Literal, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Activation = Callable[[jax.Array], jax.Array]
+
+# He-normal with fan_out, as torchvision initialises ResNet/VGG convolutions.
+conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(value)
+    if len(value) != 2:
+        raise ValueError(f"expected an int or a pair, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def same_padding(kernel_size: int | Sequence[int], dilation: int = 1) -> tuple[tuple[int, int], ...]:
+    """Symmetric PyTorch-style padding ``(k - 1) * d // 2`` on each side, per spatial axis."""
+    return tuple(((k - 1) * dilation // 2,) * 2 for k in _pair(kernel_size))
+
+
+def batch_norm(*, train: bool, axis_name: str | None, dtype, name: str,
+               scale_init=nn.initializers.ones) -> nn.BatchNorm:
+    """BatchNorm with PyTorch's defaults (momentum 0.1 there == 0.9 here, epsilon 1e-5)."""
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        axis_name=axis_name, dtype=dtype, scale_init=scale_init, name=name)
+
+
+def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Array:
+    """PyTorch ``AdaptiveAvgPool2d`` on NHWC: cell i averages rows floor(i*H/o)..ceil((i+1)*H/o).
+
+    Works for outputs larger than the input too (cells then repeat input pixels), which is
+    what torchvision's AlexNet/VGG do on small images.
+    """
+    out_h, out_w = _pair(output_size)
+    height, width = x.shape[1], x.shape[2]
+    if (height, width) == (out_h, out_w):
+        return x
+    if height % out_h == 0 and width % out_w == 0:
+        kh, kw = height // out_h, width // out_w
+        return nn.avg_pool(x, (kh, kw), strides=(kh, kw))
+
+    def pool_axis(x, axis, size, out):
+        starts = [math.floor(i * size / out) for i in range(out)]
+        ends = [math.ceil((i + 1) * size / out) for i in range(out)]
+        cells = [jnp.mean(jax.lax.slice_in_dim(x, s, e, axis=axis), axis=axis, keepdims=True)
+                 for s, e in zip(starts, ends)]
+        return jnp.concatenate(cells, axis=axis)
+
+    return pool_axis(pool_axis(x, 1, height, out_h), 2, width, out_w)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: zero a whole residual branch per example with probability ``rate``.
+
+    Survivors are scaled by 1/(1 - rate) (inverted, as timm/torchvision), identity at eval.
+    Draws from the ``dropout`` RNG stream.
+    """
+
+    rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        if not train or self.rate == 0.0:
+            return x
+        if not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"DropPath rate must be in [0, 1), got {self.rate}")
+        keep = 1.0 - self.rate
+        mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        mask = jax.random.bernoulli(self.make_rng("dropout"), keep, mask_shape)
+        return jnp.where(mask, x / keep, jnp.zeros_like(x))
+
+
+class ConvBNAct(nn.Module):
+    """Conv -> BatchNorm -> activation (torchvision ``Conv2dNormActivation``).
+
+    ``activation=None`` leaves the output linear (e.g. the last conv of a residual branch);
+    ``batch_norm=False`` gives a biased conv instead.
+    """
+
+    features: int
+    kernel_size: int | Sequence[int] = 3
+    strides: int | Sequence[int] = 1
+    padding: Sequence[tuple[int, int]] | None = None  # None: symmetric "same" padding
+    dilation: int = 1
+    groups: int = 1
+    activation: Activation | None = nn.relu
+    batch_norm: bool = True
+    bn_zero_init: bool = False
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        padding = self.padding if self.padding is not None else same_padding(
+            self.kernel_size, self.dilation)
+        x = nn.Conv(self.features, _pair(self.kernel_size), strides=_pair(self.strides),
+                    padding=padding, kernel_dilation=_pair(self.dilation),
+                    feature_group_count=self.groups, use_bias=not self.batch_norm,
+                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv")(x)
+        if self.batch_norm:
+            x = batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype, name="bn",
+                           scale_init=nn.initializers.zeros if self.bn_zero_init
+                           else nn.initializers.ones)(x)
+        return self.activation(x) if self.activation is not None else x
+
+
+class SEBlock(nn.Module):
+    """Squeeze-and-Excitation (Hu et al.): ``x * sigmoid(W2 relu(W1 GAP(x)))``.
+
+    The bottleneck width is ``max(channels // reduction, min_width)``; both layers have biases
+    (C=256, r=16: 8,464 parameters).
+    """
+
+    reduction: int = 16
+    min_width: int = 1
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        channels = x.shape[-1]
+        if self.reduction < 1:
+            raise ValueError(f"SEBlock reduction must be >= 1, got {self.reduction}")
+        squeezed = jnp.mean(x, axis=(1, 2), keepdims=True)
+        hidden = max(channels // self.reduction, self.min_width)
+        s = nn.relu(nn.Dense(hidden, dtype=self.dtype, name="fc1")(squeezed))
+        s = nn.sigmoid(nn.Dense(channels, dtype=self.dtype, name="fc2")(s))
+        return x * s
+
+
+def _option_a_shortcut(x: jax.Array, features: int, strides: int) -> jax.Array:
+    """He et al.'s CIFAR "option A": subsample by striding and zero-pad the new channels."""
+    if strides > 1:
+        x = x[:, ::strides, ::strides, :]
+    extra = features - x.shape[-1]
+    if extra < 0:
+        raise ValueError(f"option-A shortcut cannot reduce channels ({x.shape[-1]} -> {features})")
+    if extra:
+        x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+    return x
+
+
+ShortcutKind = Literal["projection", "option_a"]
+
+
+class _ResidualBase(nn.Module):
+    """Shared shortcut / SE / DropPath logic of the residual blocks."""
+
+    def shortcut(self, x, out_features: int, *, train: bool):
+        strides = self.strides
+        if x.shape[-1] == out_features and strides == 1:
+            return x
+        if self.shortcut_kind == "option_a":
+            return _option_a_shortcut(x, out_features, strides)
+        if self.shortcut_kind != "projection":
+            raise ValueError(f"unknown shortcut_kind {self.shortcut_kind!r}; "
+                             "use 'projection' or 'option_a'")
+        x = nn.Conv(out_features, (1, 1), strides=(strides, strides), use_bias=False,
+                    kernel_init=conv_kernel_init, dtype=self.dtype, name="downsample_conv")(x)
+        return batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
+                          name="downsample_bn")(x)
+
+    def merge(self, residual, branch, *, train: bool):
+        if self.se_reduction:
+            branch = SEBlock(self.se_reduction, dtype=self.dtype, name="se")(branch)
+        branch = DropPath(self.drop_path_rate, name="drop_path")(branch, train=train)
+        return nn.relu(residual + branch)
+
+
+class BasicBlock(_ResidualBase):
+    """ResNet basic block: 3x3 -> BN -> ReLU -> 3x3 -> BN, plus shortcut, then ReLU.
+
+    Output channels = ``features``. A shortcut is only added when shape changes:
+    ``"projection"`` (1x1 conv + BN, torchvision's ``downsample``) or ``"option_a"``
+    (He et al.'s parameter-free CIFAR shortcut).
+    """
+
+    features: int
+    strides: int = 1
+    shortcut_kind: ShortcutKind = "projection"
+    se_reduction: int | None = None
+    drop_path_rate: float = 0.0
+    zero_init_last_bn: bool = False
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+    expansion = 1
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
+        y = nn.Conv(self.features, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
+                    use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
+                    name="conv1")(x)
+        y = nn.relu(batch_norm(name="bn1", **bn)(y))
+        y = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
+                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv2")(y)
+        y = batch_norm(name="bn2", scale_init=nn.initializers.zeros if self.zero_init_last_bn
+                       else nn.initializers.ones, **bn)(y)
+        return self.merge(self.shortcut(x, self.features, train=train), y, train=train)
+
+
+class Bottleneck(_ResidualBase):
+    """ResNet v1.5 bottleneck: 1x1 reduce -> 3x3 (strided, grouped) -> 1x1 expand (x4).
+
+    ``features`` is the inner width before ``groups``/``base_width`` scaling, as torchvision's
+    ``planes``; the output has ``features * expansion`` channels.
+    """
+
+    features: int
+    strides: int = 1
+    groups: int = 1
+    base_width: int = 64
+    expansion: int = 4
+    shortcut_kind: ShortcutKind = "projection"
+    se_reduction: int | None = None
+    drop_path_rate: float = 0.0
+    zero_init_last_bn: bool = False
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
+        width = int(self.features * (self.base_width / 64.0)) * self.groups
+        out_features = self.features * self.expansion
+        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype)
+        y = nn.Conv(width, (1, 1), name="conv1", **conv)(x)
+        y = nn.relu(batch_norm(name="bn1", **bn)(y))
+        y = nn.Conv(width, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
+                    feature_group_count=self.groups, name="conv2", **conv)(y)
+        y = nn.relu(batch_norm(name="bn2", **bn)(y))
+        y = nn.Conv(out_features, (1, 1), name="conv3", **conv)(y)
+        y = batch_norm(name="bn3", scale_init=nn.initializers.zeros if self.zero_init_last_bn
+                       else nn.initializers.ones, **bn)(y)
+        return self.merge(self.shortcut(x, out_features, train=train), y, train=train)
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation basic block (BN -> ReLU -> conv, twice), as in Wide ResNets.
+
+    The shortcut is a plain 1x1 conv (no BN) when the shape changes; ``dropout_rate`` sits
+    between the two convolutions as in Zagoruyko & Komodakis.
+    """
+
+    features: int
+    strides: int = 1
+    dropout_rate: float = 0.0
+    drop_path_rate: float = 0.0
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
+        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype)
+        pre = nn.relu(batch_norm(name="bn1", **bn)(x))
+        if x.shape[-1] != self.features or self.strides != 1:
+            shortcut = nn.Conv(self.features, (1, 1), strides=(self.strides,) * 2,
+                               name="shortcut_conv", **conv)(pre)
+        else:
+            shortcut = x
+        y = nn.Conv(self.features, (3, 3), strides=(self.strides,) * 2,
+                    padding=((1, 1), (1, 1)), name="conv1", **conv)(pre)
+        y = nn.relu(batch_norm(name="bn2", **bn)(y))
+        y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+        y = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), name="conv2", **conv)(y)
+        y = DropPath(self.drop_path_rate, name="drop_path")(y, train=train)
+        return shortcut + y
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """Depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU (MobileNet v1 unit).
+
+    32 -> 64 channels: 2,528 parameters against 18,432 for a plain 3x3 conv.
+    """
+
+    features: int
+    strides: int = 1
+    kernel_size: int = 3
+    activation: Activation = nn.relu
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        common = dict(bn_axis_name=self.bn_axis_name, dtype=self.dtype, activation=self.activation)
+        x = ConvBNAct(x.shape[-1], self.kernel_size, strides=self.strides, groups=x.shape[-1],
+                      name="depthwise", **common)(x, train=train)
+        return ConvBNAct(self.features, 1, name="pointwise", **common)(x, train=train)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand (xexpand_ratio) -> 3x3 depthwise -> 1x1 linear project.
+
+    ReLU6 after the first two convolutions, none after the projection; the input is added
+    back when stride is 1 and the channel count is unchanged.
+    """
+
+    features: int
+    strides: int = 1
+    expand_ratio: int = 6
+    se_reduction: int | None = None
+    drop_path_rate: float = 0.0
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        common = dict(bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+        in_features = x.shape[-1]
+        hidden = in_features * self.expand_ratio
+        y = x
+        if self.expand_ratio != 1:
+            y = ConvBNAct(hidden, 1, activation=nn.relu6, name="expand", **common)(y, train=train)
+        y = ConvBNAct(hidden, 3, strides=self.strides, groups=hidden, activation=nn.relu6,
+                      name="depthwise", **common)(y, train=train)
+        if self.se_reduction:
+            y = SEBlock(self.se_reduction, dtype=self.dtype, name="se")(y)
+        y = ConvBNAct(self.features, 1, activation=None, name="project", **common)(y, train=train)
+        if self.strides == 1 and in_features == self.features:
+            return x + DropPath(self.drop_path_rate, name="drop_path")(y, train=train)
+        return y
+
+
+class InceptionBlock(nn.Module):
+    """GoogLeNet inception module: 1x1, 1x1->3x3, 1x1->5x5 and maxpool->1x1, concatenated.
+
+    Each conv is ConvBNAct (the BN-Inception variant); output channels
+    ``b1 + b3 + b5 + pool_proj``.
+    """
+
+    b1: int
+    b3_reduce: int
+    b3: int
+    b5_reduce: int
+    b5: int
+    pool_proj: int
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        common = dict(bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+        branch1 = ConvBNAct(self.b1, 1, name="branch1", **common)(x, train=train)
+        branch3 = ConvBNAct(self.b3_reduce, 1, name="branch3_reduce", **common)(x, train=train)
+        branch3 = ConvBNAct(self.b3, 3, name="branch3", **common)(branch3, train=train)
+        branch5 = ConvBNAct(self.b5_reduce, 1, name="branch5_reduce", **common)(x, train=train)
+        branch5 = ConvBNAct(self.b5, 5, name="branch5", **common)(branch5, train=train)
+        pooled = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
+        pooled = ConvBNAct(self.pool_proj, 1, name="pool_proj", **common)(pooled, train=train)
+        return jnp.concatenate([branch1, branch3, branch5, pooled], axis=-1)
+
+
+class DenseLayer(nn.Module):
+    """DenseNet-BC layer: BN -> ReLU -> 1x1 (bn_size*k) -> BN -> ReLU -> 3x3 (k)."""
+
+    growth_rate: int
+    bn_size: int = 4
+    dropout_rate: float = 0.0
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
+        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype)
+        y = nn.relu(batch_norm(name="norm1", **bn)(x))
+        y = nn.Conv(self.bn_size * self.growth_rate, (1, 1), name="conv1", **conv)(y)
+        y = nn.relu(batch_norm(name="norm2", **bn)(y))
+        y = nn.Conv(self.growth_rate, (3, 3), padding=((1, 1), (1, 1)), name="conv2", **conv)(y)
+        return nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+
+
+class DenseBlock(nn.Module):
+    """Dense block ``x_l = H_l([x_0, ..., x_{l-1}])``: each layer sees all earlier maps.
+
+    Output channels: ``in + num_layers * growth_rate``.
+    """
+
+    num_layers: int
+    growth_rate: int = 32
+    bn_size: int = 4
+    dropout_rate: float = 0.0
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        for i in range(self.num_layers):
+            y = DenseLayer(self.growth_rate, self.bn_size, self.dropout_rate,
+                           bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                           name=f"denselayer{i + 1}")(x, train=train)
+            x = jnp.concatenate([x, y], axis=-1)
+        return x
