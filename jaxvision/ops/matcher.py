@@ -1,0 +1,55 @@
+"""Anchor-to-ground-truth assignment by IoU, with static shapes.
+
+Each anchor takes the ground-truth box it overlaps most (ties: the lowest box index) and a
+label from that best IoU, with the thresholds inclusive as in torchvision's ``Matcher``::
+
+    IoU >= positive_threshold                      -> POSITIVE (1)
+    negative_threshold <= IoU < positive_threshold -> IGNORE   (-1): no loss at all
+    IoU <  negative_threshold                      -> NEGATIVE (0)
+
+RetinaNet uses 0.5 / 0.4 (the defaults); Faster R-CNN's RPN uses 0.7 / 0.3 (the course's
+numbers). With ``allow_low_quality_matches`` every ground-truth box also makes positive the
+anchor(s) with its highest IoU (ties included), so no object is left without an anchor; those
+anchors keep their own best box as target, as torchvision does. Unlike torchvision, a box that
+overlaps no anchor at all (best IoU 0) forces nothing. Padded boxes (``gt_valid=False``) never
+match.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxvision.ops.iou import box_iou
+
+POSITIVE = 1
+NEGATIVE = 0
+IGNORE = -1
+
+
+def match_anchors(anchors: jax.Array, gt_boxes: jax.Array, gt_valid: jax.Array | None = None, *,
+                  positive_threshold: float = 0.5, negative_threshold: float = 0.4,
+                  allow_low_quality_matches: bool = True) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(matched_gt_index [A] int32, labels [A] int32)`` for anchors ``[A, 4]``.
+
+    ``gt_boxes [G, 4]`` (xyxy) with ``gt_valid [G]``; use ``jax.vmap`` over a batch. With no
+    valid box every anchor is NEGATIVE and points at index 0.
+    """
+    if negative_threshold > positive_threshold:
+        raise ValueError(f"negative_threshold ({negative_threshold}) must not exceed "
+                         f"positive_threshold ({positive_threshold})")
+    anchors = jnp.asarray(anchors)
+    gt_boxes = jnp.asarray(gt_boxes, dtype=anchors.dtype)
+    if gt_valid is None:
+        gt_valid = jnp.ones(gt_boxes.shape[:-1], bool)
+    quality = box_iou(gt_boxes, anchors)  # [G, A]
+    quality = jnp.where(gt_valid[:, None], quality, -1.0)
+    best_iou = quality.max(axis=0)
+    matched = jnp.argmax(quality, axis=0).astype(jnp.int32)
+    labels = jnp.where(best_iou >= positive_threshold, POSITIVE,
+                       jnp.where(best_iou < negative_threshold, NEGATIVE, IGNORE))
+    if allow_low_quality_matches:
+        best_per_gt = quality.max(axis=1)  # [G]
+        is_best = (quality == best_per_gt[:, None]) & (best_per_gt[:, None] > 0) & gt_valid[:, None]
+        labels = jnp.where(is_best.any(axis=0), POSITIVE, labels)
+    return matched, labels.astype(jnp.int32)
