@@ -1,0 +1,182 @@
+"""torchvision-layout weights -> Flax through jaxvision.convert, checked against torch forwards.
+
+The torch reference networks are written here with torchvision's exact module names, so their
+state-dict keys are torchvision's (no torchvision build is needed).
+"""
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+from jaxvision import convert
+from jaxvision.models import create
+
+torch = pytest.importorskip("torch")
+tnn = torch.nn
+
+
+class TorchBasicBlock(tnn.Module):
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = tnn.BatchNorm2d(planes)
+        self.relu = tnn.ReLU(inplace=True)
+        self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = tnn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                                             tnn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class TorchResNet18(tnn.Module):
+    """torchvision.models.resnet18's layout and names."""
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = tnn.BatchNorm2d(64)
+        self.relu = tnn.ReLU(inplace=True)
+        self.maxpool = tnn.MaxPool2d(3, 2, 1)
+        inplanes = 64
+        for i, planes in enumerate((64, 128, 256, 512), start=1):
+            stride = 1 if i == 1 else 2
+            setattr(self, f"layer{i}", tnn.Sequential(TorchBasicBlock(inplanes, planes, stride),
+                                                      TorchBasicBlock(planes, planes)))
+            inplanes = planes
+        self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
+        self.fc = tnn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def torch_vgg(stages, batch_norm, num_classes=1000):
+    """torchvision.models.vgg's ``features``/``classifier`` Sequentials (same indices)."""
+    layers, in_ch = [], 3
+    for num_convs, width in zip(stages, (64, 128, 256, 512, 512)):
+        for _ in range(num_convs):
+            layers.append(tnn.Conv2d(in_ch, width, 3, padding=1))
+            if batch_norm:
+                layers.append(tnn.BatchNorm2d(width))
+            layers.append(tnn.ReLU(inplace=True))
+            in_ch = width
+        layers.append(tnn.MaxPool2d(2, 2))
+    model = tnn.Module()
+    model.features = tnn.Sequential(*layers)
+    model.avgpool = tnn.AdaptiveAvgPool2d((7, 7))
+    model.classifier = tnn.Sequential(
+        tnn.Linear(512 * 7 * 7, 4096), tnn.ReLU(True), tnn.Dropout(),
+        tnn.Linear(4096, 4096), tnn.ReLU(True), tnn.Dropout(), tnn.Linear(4096, num_classes))
+    model.forward = lambda x: model.classifier(
+        torch.flatten(model.avgpool(model.features(x)), 1))
+    return model
+
+
+def randomize_bn(module, seed=0):
+    """Random BN affine and running statistics, so a wrong stats mapping cannot pass."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, tnn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=gen) * 0.2)
+                m.running_mean.copy_(torch.randn(c, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+    return module
+
+
+def torch_forward(module, x_nhwc):
+    with torch.no_grad():
+        return module.eval()(torch.from_numpy(x_nhwc.transpose(0, 3, 1, 2))).numpy()
+
+
+def test_resnet18_matches_torchvision_layout_forward():
+    torch.manual_seed(0)
+    reference = randomize_bn(TorchResNet18(num_classes=1000))
+    state_dict = reference.state_dict()
+    assert "layer2.0.downsample.1.running_var" in state_dict  # torchvision's key names
+    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
+    model = create("resnet18")
+    variables = convert.load_torchvision(model, state_dict)
+    ours = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x))
+    expected = torch_forward(reference, x)
+    assert ours.shape == expected.shape == (2, 1000)
+    np.testing.assert_allclose(ours, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_vgg11_matches_torchvision_layout_forward_via_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    reference = randomize_bn(torch_vgg((1, 1, 2, 2, 2), batch_norm=False, num_classes=10))
+    path = tmp_path / "vgg11.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
+    # 64x64 input: a 2x2 map before the adaptive 7x7 pool (overlapping cells, as torch).
+    x = np.random.default_rng(1).normal(size=(2, 64, 64, 3)).astype(np.float32)
+    model = create("vgg11", num_classes=10)
+    variables = convert.load_torchvision(model, path, input_shape=(1, 64, 64, 3))
+    ours = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x))
+    expected = torch_forward(reference, x)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(ours / scale, expected / scale, atol=1e-4)
+
+
+def test_vgg11_bn_batch_stats_are_mapped():
+    torch.manual_seed(2)
+    reference = randomize_bn(torch_vgg((1, 1, 2, 2, 2), batch_norm=True, num_classes=5))
+    x = np.random.default_rng(2).normal(size=(1, 32, 32, 3)).astype(np.float32)
+    model = create("vgg11_bn", num_classes=5)
+    variables = convert.load_torchvision(model, reference.state_dict(), input_shape=(1, 32, 32, 3))
+    assert set(variables["batch_stats"]) == {f"bn{i}" for i in range(8)}
+    ours = np.asarray(model.apply(variables, x, train=False))
+    expected = torch_forward(reference, x)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(ours / scale, expected / scale, atol=1e-4)
+
+
+def test_skip_mismatched_keeps_fresh_head_and_strict_mode_names_it():
+    state_dict = TorchResNet18(num_classes=1000).state_dict()
+    model = create("resnet18", num_classes=10)
+    with pytest.raises(ValueError, match="fc/kernel"):
+        convert.load_torchvision(model, state_dict, input_shape=(1, 32, 32, 3))
+    variables = convert.load_torchvision(model, state_dict, input_shape=(1, 32, 32, 3),
+                                         skip_mismatched=True)
+    assert variables["params"]["fc"]["kernel"].shape == (512, 10)
+    np.testing.assert_array_equal(variables["params"]["conv1"]["kernel"],
+                                  state_dict["conv1.weight"].numpy().transpose(2, 3, 1, 0))
+
+
+def test_wrong_architecture_is_reported():
+    state_dict = TorchResNet18().state_dict()
+    state_dict["layer1.0.extra.weight"] = torch.zeros(3)
+    with pytest.raises(ValueError, match="layer1.0.extra.weight"):
+        convert.resnet_from_torchvision(state_dict)
+
+
+def test_load_state_dict_rejects_pickles_with_a_fix(tmp_path):
+    path = tmp_path / "model.pth"
+    path.write_bytes(b"not read")
+    with pytest.raises(ValueError, match="safetensors"):
+        convert.load_state_dict(path)
+
+
+def test_nchw_flatten_permutation_matches_torch_flatten():
+    rng = np.random.default_rng(3)
+    fmap = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)  # N, C, H, W
+    weight = rng.normal(size=(6, 3 * 4 * 5)).astype(np.float32)
+    torch_out = fmap.reshape(2, -1) @ weight.T
+    kernel = convert.nchw_flatten_to_nhwc(weight, 3, 4, 5)
+    ours = fmap.transpose(0, 2, 3, 1).reshape(2, -1) @ kernel
+    np.testing.assert_allclose(ours, torch_out, rtol=1e-5, atol=1e-5)
