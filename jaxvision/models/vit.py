@@ -20,6 +20,7 @@ def resize_pos_embedding(pos_embedding: jax.Array, grid: tuple[int, int], *,
                          num_prefix_tokens: int = 1) -> jax.Array:
     """Bilinearly resizes a ``(1, prefix + h*w, D)`` position embedding to a ``grid`` of patches.
 
+    Half-pixel centres without antialiasing, as torch ``F.interpolate(mode="bilinear")``.
     The prefix (class) token embeddings are kept as they are; the patch part is treated as an
     ``h x w`` image (it must be square in the stored form).
     """
@@ -33,7 +34,8 @@ def resize_pos_embedding(pos_embedding: jax.Array, grid: tuple[int, int], *,
         return pos_embedding
     dim = patches.shape[-1]
     patches = patches.reshape(1, side, side, dim)
-    patches = jax.image.resize(patches.astype(jnp.float32), (1, *grid, dim), "bilinear")
+    patches = jax.image.resize(patches.astype(jnp.float32), (1, *grid, dim), "bilinear",
+                               antialias=False)
     patches = patches.astype(pos_embedding.dtype).reshape(1, grid[0] * grid[1], dim)
     return jnp.concatenate([prefix, patches], axis=1)
 
