@@ -1,0 +1,215 @@
+"""Shared machinery: samples, per-example batching, resampling and box geometry.
+
+A *sample* is either an image array ``[H, W, C]`` or a dict holding ``"image"`` and optionally
+``"boxes"`` ``[N, 4]`` (absolute pixel xyxy, torchvision convention: pixel ``i`` spans
+``[i, i + 1)``), ``"boxes_valid"`` ``[N]`` (bool) and ``"mask"`` ``[H, W]`` (int semantic mask).
+Every op accepts either form and returns the same form, so one op serves classification
+(arrays) and detection/segmentation (dicts) alike. Other dict entries pass through untouched.
+
+Continuous coordinates put pixel centres at ``i + 0.5``; geometric transforms are written as
+3x3 matrices acting on ``(x, y, 1)`` in these coordinates, so boxes, masks and images all move
+by the very same map.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+Sample = Any  # an image array [H, W, C] or a dict with "image" (+ "boxes", "boxes_valid", "mask")
+
+EXAMPLE_KEYS = ("image", "boxes", "boxes_valid", "mask")
+
+
+def to_dict(sample: Sample) -> tuple[dict, bool]:
+    """Returns ``(dict_sample, was_array)`` and checks the image rank."""
+    if isinstance(sample, dict):
+        if "image" not in sample:
+            raise ValueError(f"a sample dict needs an 'image' entry; got keys {sorted(sample)}")
+        out, was_array = dict(sample), False
+    else:
+        out, was_array = {"image": sample}, True
+    image = out["image"]
+    if image.ndim != 3:
+        raise ValueError(
+            f"augmentation ops take one image [H, W, C]; got shape {tuple(image.shape)}. "
+            "For a batch, use jaxvision.augment.apply_per_example (vmap with per-example keys).")
+    if ("boxes" in out) != ("boxes_valid" in out):
+        raise ValueError("'boxes' and 'boxes_valid' go together; pass both or neither")
+    return out, was_array
+
+
+def from_dict(sample: dict, was_array: bool) -> Sample:
+    return sample["image"] if was_array else sample
+
+
+def image_op(fn: Callable) -> Callable:
+    """Lifts ``fn(key, image, **options) -> image`` to samples: dicts get their image replaced."""
+
+    @functools.wraps(fn)
+    def wrapper(key, sample, **options):
+        d, was_array = to_dict(sample)
+        d["image"] = fn(key, d["image"], **options)
+        return from_dict(d, was_array)
+
+    return wrapper
+
+
+def sample_op(fn: Callable) -> Callable:
+    """Lifts ``fn(key, dict_sample, **options) -> dict_sample`` to accept arrays as well."""
+
+    @functools.wraps(fn)
+    def wrapper(key, sample, **options):
+        d, was_array = to_dict(sample)
+        return from_dict(fn(key, d, **options), was_array)
+
+    return wrapper
+
+
+def apply_per_example(fn: Callable, key: jax.Array, batch: Any) -> Any:
+    """Applies per-sample ``fn(key, sample)`` to each example of a batch with its own key.
+
+    ``batch`` is an image batch ``[B, H, W, C]`` or a dict whose ``EXAMPLE_KEYS`` entries are
+    batched; other entries (``"label"``...) pass through. Keys come from ``split(key, B)``, so
+    example ``i`` gets exactly what ``fn(split(key, B)[i], sample_i)`` gives.
+    """
+    if isinstance(batch, dict):
+        per_example = {k: v for k, v in batch.items() if k in EXAMPLE_KEYS}
+        rest = {k: v for k, v in batch.items() if k not in EXAMPLE_KEYS}
+        if "image" not in per_example:
+            raise ValueError(f"the batch needs an 'image' entry; got keys {sorted(batch)}")
+        size = per_example["image"].shape[0]
+        out = jax.vmap(fn)(jax.random.split(key, size), per_example)
+        return {**rest, **out}
+    return jax.vmap(fn)(jax.random.split(key, batch.shape[0]), batch)
+
+
+# --------------------------------------------------------------------------------------------
+# Resampling
+# --------------------------------------------------------------------------------------------
+
+def output_grid(height: int, width: int) -> jax.Array:
+    """Continuous ``(x, y, 1)`` coordinates of the output pixel centres, shape ``[H, W, 3]``."""
+    ys, xs = jnp.meshgrid(jnp.arange(height, dtype=jnp.float32) + 0.5,
+                          jnp.arange(width, dtype=jnp.float32) + 0.5, indexing="ij")
+    return jnp.stack([xs, ys, jnp.ones_like(xs)], axis=-1)
+
+
+def sample_bilinear(image: jax.Array, x: jax.Array, y: jax.Array, *, fill: float = 0.0) -> jax.Array:
+    """Samples ``image [H, W, C]`` at continuous coordinates ``x, y`` (pixel centres at +0.5).
+
+    Taps that fall outside the image read ``fill`` (scipy's ``mode='constant'``).
+    """
+    height, width = image.shape[:2]
+    xi, yi = x - 0.5, y - 0.5
+    x0, y0 = jnp.floor(xi), jnp.floor(yi)
+    wx, wy = (xi - x0)[..., None], (yi - y0)[..., None]
+    x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
+
+    def tap(yy, xx):
+        inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+        value = image[jnp.clip(yy, 0, height - 1), jnp.clip(xx, 0, width - 1)]
+        return jnp.where(inside[..., None], value, jnp.asarray(fill, image.dtype))
+
+    top = tap(y0, x0) * (1 - wx) + tap(y0, x0 + 1) * wx
+    bottom = tap(y0 + 1, x0) * (1 - wx) + tap(y0 + 1, x0 + 1) * wx
+    return (top * (1 - wy) + bottom * wy).astype(image.dtype)
+
+
+def sample_nearest(array: jax.Array, x: jax.Array, y: jax.Array, *, fill=0) -> jax.Array:
+    """Nearest-neighbour sampling of ``array [H, W, ...]`` (masks): labels are never blended."""
+    height, width = array.shape[:2]
+    xi = jnp.floor(x).astype(jnp.int32)
+    yi = jnp.floor(y).astype(jnp.int32)
+    inside = (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width)
+    value = array[jnp.clip(yi, 0, height - 1), jnp.clip(xi, 0, width - 1)]
+    inside = inside.reshape(inside.shape + (1,) * (value.ndim - inside.ndim))
+    return jnp.where(inside, value, jnp.asarray(fill, array.dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# Boxes
+# --------------------------------------------------------------------------------------------
+
+def clip_boxes(boxes: jax.Array, valid: jax.Array, *, height: int, width: int,
+               min_box_size: float) -> tuple[jax.Array, jax.Array]:
+    """Clips xyxy boxes to the image and marks those narrower/shorter than ``min_box_size``."""
+    x1 = jnp.clip(boxes[..., 0], 0.0, width)
+    y1 = jnp.clip(boxes[..., 1], 0.0, height)
+    x2 = jnp.clip(boxes[..., 2], 0.0, width)
+    y2 = jnp.clip(boxes[..., 3], 0.0, height)
+    clipped = jnp.stack([x1, y1, x2, y2], axis=-1)
+    big_enough = ((x2 - x1) >= min_box_size) & ((y2 - y1) >= min_box_size)
+    valid = valid & big_enough
+    return jnp.where(valid[..., None], clipped, 0.0), valid
+
+
+def transform_boxes(boxes: jax.Array, forward: jax.Array) -> jax.Array:
+    """Maps the four corners of each xyxy box through ``forward`` (3x3) and takes their extent.
+
+    For affine maps this is the exact bounding box of the transformed rectangle.
+    """
+    x1, y1, x2, y2 = (boxes[..., i] for i in range(4))
+    corners = jnp.stack([
+        jnp.stack([x1, y1], -1), jnp.stack([x2, y1], -1),
+        jnp.stack([x1, y2], -1), jnp.stack([x2, y2], -1)], axis=-2)  # [N, 4, 2]
+    mapped = corners @ forward[:2, :2].T + forward[:2, 2]
+    lo, hi = mapped.min(axis=-2), mapped.max(axis=-2)
+    return jnp.concatenate([lo, hi], axis=-1)
+
+
+def warp_affine(sample: dict, inverse: jax.Array, *, out_height: int, out_width: int,
+                fill: float, mask_fill: int, min_box_size: float) -> dict:
+    """Warps every entry of a sample dict by one affine map.
+
+    ``inverse`` (3x3) maps output coordinates to input coordinates; images are sampled
+    bilinearly, masks by nearest neighbour, boxes are moved by the forward map and clipped.
+    """
+    grid = output_grid(out_height, out_width) @ inverse.T
+    x, y = grid[..., 0], grid[..., 1]
+    out = dict(sample)
+    out["image"] = sample_bilinear(sample["image"], x, y, fill=fill)
+    if "mask" in sample:
+        out["mask"] = sample_nearest(sample["mask"], x, y, fill=mask_fill)
+    if "boxes" in sample:
+        forward = jnp.linalg.inv(inverse)
+        moved = transform_boxes(sample["boxes"], forward)
+        out["boxes"], out["boxes_valid"] = clip_boxes(
+            moved, sample["boxes_valid"], height=out_height, width=out_width,
+            min_box_size=min_box_size)
+    return out
+
+
+def uniform(key: jax.Array, low, high, shape=()) -> jax.Array:
+    return jax.random.uniform(key, shape, jnp.float32, low, high)
+
+
+def as_pair(value, name: str) -> tuple[float, float]:
+    """``v -> (-v, v)`` for a scalar, ``(lo, hi)`` unchanged; checks order."""
+    if isinstance(value, (int, float)):
+        lo, hi = -float(value), float(value)
+    else:
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number or a (low, high) pair; got {value!r}") from None
+    if lo > hi:
+        raise ValueError(f"{name} must satisfy low <= high; got {value!r}")
+    return lo, hi
+
+
+def check_probability(p, name: str = "probability") -> None:
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1]; got {p!r}")
+
+
+def maybe(key: jax.Array, probability: float, apply: Callable, sample: Any) -> Any:
+    """``apply(sample)`` with the given probability, else ``sample`` (a select under vmap)."""
+    if probability >= 1.0:
+        return apply(sample)
+    if probability <= 0.0:
+        return sample
+    return jax.lax.cond(jax.random.bernoulli(key, probability), apply, lambda s: s, sample)

@@ -1,0 +1,222 @@
+"""``build(config, num_classes=...)``: the augmentation hook of the training engine.
+
+Config schema (a dict or ``ml_collections.ConfigDict``, or just a preset name)::
+
+    {"preset": "cifar"}                        # a named preset (see PRESETS)
+    {"ops": ["flip", "crop"], "crop_padding": 4}
+    {"preset": "course_train", "rotate_degrees": 30}   # a preset with overrides
+    {"ops": ["rotate"], "rotate": {"degrees": 30, "apply_probability": 0.5}}
+
+``ops`` lists op names (see ``OPS``) applied in order. Options are given either flat as
+``<op>_<option>`` or nested as ``<op>: {option: value}``; every op also takes
+``apply_probability`` (wrap it in ``random_apply``). Per-example ops run first, vmapped with one
+key per example; batch ops (mixup, cutmix) must come last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from typing import Any, Callable
+
+import jax
+
+from jaxvision.augment import geometric, mixing, photometric, policies
+from jaxvision.augment.core import apply_per_example, image_op
+
+
+def _deterministic(fn):
+    """Adapts a deterministic ``fn(image, **options)`` to ``(key, sample, **options)``."""
+
+    @functools.wraps(fn)
+    def op(key, image, **options):
+        del key
+        return fn(image, **options)
+
+    return image_op(op)
+
+
+@dataclasses.dataclass(frozen=True)
+class OpSpec:
+    fn: Callable
+    batch: bool = False  # batch ops take (key, batch, *, num_classes, **options)
+
+
+OPS: dict[str, OpSpec] = {
+    # geometric
+    "flip": OpSpec(geometric.random_flip_left_right),
+    "vflip": OpSpec(geometric.random_flip_up_down),
+    "crop": OpSpec(geometric.random_pad_crop),
+    "random_resized_crop": OpSpec(geometric.random_resized_crop),
+    "center_crop": OpSpec(geometric.center_crop_resize),
+    "affine": OpSpec(geometric.random_affine),
+    "rotate": OpSpec(geometric.random_rotate),
+    "translate": OpSpec(geometric.random_translate),
+    "shear": OpSpec(geometric.random_shear),
+    "zoom": OpSpec(geometric.random_zoom),
+    "elastic": OpSpec(geometric.random_elastic),
+    # photometric
+    "color_jitter": OpSpec(photometric.random_color_jitter),
+    "brightness": OpSpec(photometric.random_brightness),
+    "contrast": OpSpec(photometric.random_contrast),
+    "saturation": OpSpec(photometric.random_saturation),
+    "hue": OpSpec(photometric.random_hue),
+    "grayscale": OpSpec(photometric.random_grayscale),
+    "channel_permutation": OpSpec(photometric.random_channel_permutation),
+    "gaussian_noise": OpSpec(photometric.random_gaussian_noise),
+    "salt_and_pepper": OpSpec(photometric.random_salt_and_pepper),
+    "blur": OpSpec(photometric.random_gaussian_blur),
+    "sharpen": OpSpec(photometric.random_sharpen),
+    "posterize": OpSpec(photometric.random_posterize),
+    "solarize": OpSpec(photometric.random_solarize),
+    "equalize": OpSpec(photometric.random_equalize),
+    "autocontrast": OpSpec(photometric.random_autocontrast),
+    "invert": OpSpec(photometric.random_invert),
+    "normalize": OpSpec(_deterministic(photometric.normalize)),
+    # occlusion
+    "cutout": OpSpec(mixing.random_cutout),
+    "random_erasing": OpSpec(mixing.random_erasing),
+    # policies
+    "randaugment": OpSpec(policies.randaugment),
+    "trivialaugment": OpSpec(policies.trivialaugment),
+    # batch ops
+    "mixup": OpSpec(mixing.mixup_batch, batch=True),
+    "cutmix": OpSpec(mixing.cutmix_batch, batch=True),
+    "mixup_or_cutmix": OpSpec(mixing.mixup_or_cutmix_batch, batch=True),
+}
+
+_CIFAR_NORMALIZE = {"normalize_mean": photometric.CIFAR10_MEAN,
+                    "normalize_std": photometric.CIFAR10_STD}
+
+PRESETS: dict[str, dict] = {
+    "none": {"ops": []},
+    "flip": {"ops": ["flip"]},
+    # CIFAR recipe: reflect-pad 4 and crop, flip, CIFAR-10 statistics.
+    "cifar": {"ops": ["crop", "flip", "normalize"], "crop_padding": 4, **_CIFAR_NORMALIZE},
+    "cifar_cutout": {"ops": ["crop", "flip", "cutout", "normalize"], **_CIFAR_NORMALIZE},
+    "cifar_mixup": {"ops": ["crop", "flip", "normalize", "mixup"], **_CIFAR_NORMALIZE},
+    "cifar_cutmix": {"ops": ["crop", "flip", "normalize", "cutmix"], **_CIFAR_NORMALIZE},
+    "cifar_randaugment": {"ops": ["crop", "flip", "randaugment", "normalize"], **_CIFAR_NORMALIZE},
+    # The course's composed pipeline (lines 5478-5486) at the input resolution.
+    "course_train": {"ops": ["random_resized_crop", "flip", "rotate", "color_jitter", "normalize"],
+                     "rotate_degrees": 15.0, "color_jitter_brightness": 0.2,
+                     "color_jitter_contrast": 0.2, "color_jitter_saturation": 0.2},
+    # Resize(256) -> CenterCrop(224) -> Normalize, as a crop fraction of the input.
+    "course_eval": {"ops": ["center_crop", "normalize"], "center_crop_crop_fraction": 224 / 256},
+    "randaugment": {"ops": ["random_resized_crop", "flip", "randaugment", "normalize"]},
+    "trivialaugment": {"ops": ["random_resized_crop", "flip", "trivialaugment", "normalize"]},
+    # Detection/segmentation-safe geometry (boxes and masks follow).
+    "detection": {"ops": ["flip", "zoom", "translate", "color_jitter"]},
+}
+
+
+def _options_of(fn) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(fn).parameters
+    return {n: p for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+            and n != "num_classes"}
+
+
+def _as_dict(config) -> dict:
+    if config is None:
+        return {"ops": []}
+    if isinstance(config, str):
+        return {"preset": config}
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    if not isinstance(config, dict):
+        raise ValueError(f"augmentation config must be a dict, ConfigDict or preset name; "
+                         f"got {type(config).__name__}")
+    return dict(config)
+
+
+def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Expands presets and validates a config into ``(ops, {op: options})``."""
+    config = _as_dict(config)
+    preset = config.pop("preset", None)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown augmentation preset {preset!r}; valid presets: "
+                             f"{', '.join(sorted(PRESETS))}")
+        base = dict(PRESETS[preset])
+        if "ops" in config:
+            base.pop("ops")
+        config = {**base, **config}
+    ops = list(config.pop("ops", []))
+    unknown = [name for name in ops if name not in OPS]
+    if unknown:
+        raise ValueError(f"unknown augmentation op(s) {unknown}; valid ops: {', '.join(OPS)}")
+    seen_batch = [name for name in ops if OPS[name].batch]
+    if seen_batch:
+        first = ops.index(seen_batch[0])
+        late = [n for n in ops[first:] if not OPS[n].batch]
+        if late:
+            raise ValueError(f"batch op {seen_batch[0]!r} must come after every per-example op; "
+                             f"move {late} before it")
+
+    options: dict[str, dict[str, Any]] = {name: {} for name in ops}
+
+    def set_option(op_name, option, value, key):
+        allowed = set(_options_of(OPS[op_name].fn)) | {"apply_probability"}
+        if option not in allowed:
+            raise ValueError(f"config key {key!r}: op {op_name!r} has no option {option!r}; "
+                             f"its options: {sorted(allowed)}")
+        options[op_name][option] = value
+
+    for key, value in config.items():
+        if key in options and isinstance(value, dict):
+            for option, v in value.items():
+                set_option(key, option, v, f"{key}.{option}")
+            continue
+        matches = [n for n in ops if key.startswith(n + "_")]
+        if not matches:
+            raise ValueError(
+                f"config key {key!r} does not name an option of a listed op ({ops}); write "
+                f"'<op>_<option>' (e.g. 'crop_padding') or add the op to 'ops'")
+        op_name = max(matches, key=len)
+        set_option(op_name, key[len(op_name) + 1:], value, key)
+    return ops, options
+
+
+def _bind(name: str, opts: dict[str, Any]) -> Callable:
+    opts = dict(opts)
+    probability = opts.pop("apply_probability", None)
+    op = functools.partial(OPS[name].fn, **opts)
+    if probability is not None:
+        op = policies.random_apply(op, float(probability))
+    return op
+
+
+def build(config, *, num_classes: int) -> Callable:
+    """Builds ``augment_fn(key, batch) -> batch`` from a config (see the module docstring).
+
+    ``batch`` holds ``"image"`` float32 ``[B, H, W, C]`` in [0, 1], ``"label"`` int32 ``[B]``
+    and optionally ``"boxes"``/``"boxes_valid"``/``"mask"``. Mixup/cutmix replace ``"label"``
+    by soft targets ``[B, num_classes]``. The returned function is pure and jit-safe.
+    """
+    ops, options = resolve(config)
+    example_ops = [_bind(n, options[n]) for n in ops if not OPS[n].batch]
+    batch_ops = []
+    for name in ops:
+        if OPS[name].batch:
+            opts = dict(options[name])
+            if "apply_probability" in opts:
+                raise ValueError(f"{name} does not take apply_probability; set its alpha instead")
+            batch_ops.append(functools.partial(OPS[name].fn, num_classes=num_classes, **opts))
+    per_example = policies.compose(*example_ops)
+
+    def augment_fn(key, batch):
+        if not isinstance(batch, dict) or "image" not in batch:
+            raise ValueError("augment_fn expects a batch dict with an 'image' entry [B, H, W, C]")
+        if batch["image"].ndim != 4:
+            raise ValueError(f"batch['image'] must be [B, H, W, C]; got {batch['image'].shape}")
+        key_examples, key_batch = jax.random.split(key)
+        if example_ops:
+            batch = apply_per_example(per_example, key_examples, batch)
+        for i, op in enumerate(batch_ops):
+            batch = op(jax.random.fold_in(key_batch, i), batch)
+        return batch
+
+    augment_fn.ops = tuple(ops)
+    augment_fn.options = options
+    return augment_fn
