@@ -1,1 +1,74 @@
-"""jaxvision.data."""
+"""Data: sources (TFDS, embedded builders, arrays, tf.data, image folders) and host streams.
+
+``build_datasets(config)`` turns an experiment config into train/eval streams; users with their
+own data build ``Source``s with ``from_arrays`` / ``from_tf_dataset`` / ``from_image_folder``
+and pass them to ``make_datasets``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+from jaxvision.data.pipeline import EvalStream, TrainStream
+from jaxvision.data.sources import (DatasetNotAvailableError, Source, from_arrays,
+                                    from_image_folder, from_tf_dataset, from_tfds)
+
+
+@dataclasses.dataclass(frozen=True)
+class Datasets:
+    train: TrainStream
+    eval: EvalStream
+    num_classes: int
+    image_shape: tuple[int, int, int]  # after resizing: what the model sees
+    class_names: tuple[str, ...] | None = None
+
+
+def make_datasets(train: Source, eval: Source, *, batch_size: int, eval_batch_size: int,  # noqa: A002
+                  seed: int, image_size: tuple[int, int] | None = None,
+                  cache: bool = True) -> Datasets:
+    """Streams over two sources; this process reads its share of each."""
+    if train.num_classes != eval.num_classes:
+        raise ValueError(f"train and eval disagree on num_classes: {train.num_classes} vs "
+                         f"{eval.num_classes}")
+    if train.image_shape[2] != eval.image_shape[2]:
+        raise ValueError(f"train and eval images differ in channels: {train.image_shape} vs "
+                         f"{eval.image_shape}")
+    shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
+    size = tuple(image_size) if image_size else train.image_shape[:2]
+    return Datasets(
+        train=TrainStream(train, batch_size=batch_size, seed=seed, image_size=size, cache=cache,
+                          **shard),
+        eval=EvalStream(eval, batch_size=eval_batch_size, image_size=size, cache=cache, **shard),
+        num_classes=train.num_classes,
+        image_shape=(*size, train.image_shape[2]),
+        class_names=train.class_names,
+    )
+
+
+def build_datasets(config) -> Datasets:
+    """Streams for ``config.dataset`` (a TFDS or embedded name, or ``folder:<path>`` with
+    ``train``/``test`` subfolders) with the config's batch sizes, seed and image size."""
+    name = config.dataset
+    image_size = tuple(config.image_size) if config.get("image_size") else None
+    if name.startswith("folder:"):
+        if image_size is None:
+            raise ValueError("config.image_size is required for folder: data sets")
+        root = name[len("folder:"):]
+        train = from_image_folder(f"{root}/{config.train_split}", image_size=image_size)
+        eval_ = from_image_folder(f"{root}/{config.eval_split}", image_size=image_size)
+    else:
+        options = dict(data_dir=config.get("data_dir"), download=config.get("download", True))
+        train = from_tfds(name, config.train_split, **options)
+        eval_ = from_tfds(name, config.eval_split, **options)
+    return make_datasets(train, eval_, batch_size=config.batch_size,
+                         eval_batch_size=config.eval_batch_size, seed=config.seed,
+                         image_size=image_size, cache=config.get("cache_data", True))
+
+
+__all__ = [
+    "Datasets", "DatasetNotAvailableError", "EvalStream", "Source", "TrainStream",
+    "build_datasets", "from_arrays", "from_image_folder", "from_tf_dataset", "from_tfds",
+    "make_datasets",
+]

@@ -1,0 +1,136 @@
+"""Orbax checkpoints of the train state: save, verify, and restore onto any device count.
+
+Each step directory holds two items: ``state`` (the arrays, through ``StandardSave``) and
+``meta`` (JSON: the loop's bookkeeping and a fingerprint of every array). Restoring goes
+through an abstract state whose leaves carry the *target* shardings, so a run saved on 8
+devices resumes on 1 and back. The fingerprint is recomputed after every restore; a
+checkpoint whose files are truncated or whose bytes changed is skipped with a warning and the
+previous step is tried, so garbage is never loaded. Orbax writes each step to a temporary
+directory and renames it when complete, so a save interrupted by a crash never replaces the
+last good step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """No checkpoint in the directory could be restored intact."""
+
+
+@jax.jit
+def fingerprint(tree: Any) -> list[jax.Array]:
+    """One uint32 per leaf: the bits of every element weighted by an odd number and summed
+    (mod 2**32). Any single changed bit changes it, and the sum does not depend on how the
+    array is sharded."""
+
+    def leaf_print(x):
+        x = jnp.asarray(x)
+        if x.dtype == jnp.bool_:
+            x = x.astype(jnp.uint8)
+        unsigned = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}[x.dtype.itemsize]
+        bits = x.view(unsigned).astype(jnp.uint32)
+        weights = jnp.arange(bits.size, dtype=jnp.uint32) * 2 + 1
+        return jnp.sum(bits.reshape(-1) * weights, dtype=jnp.uint32)
+
+    return [leaf_print(x) for x in jax.tree.leaves(tree)]
+
+
+def _fingerprint_ints(tree: Any) -> list[int]:
+    return [int(v) for v in jax.device_get(fingerprint(tree))]
+
+
+class Checkpointer:
+    """Latest-N checkpoints for resuming plus, when ``best_metric`` is set, the best-K by an
+    evaluation metric (``best_mode`` 'max' or 'min')."""
+
+    def __init__(self, directory: str | os.PathLike, *, keep_latest: int = 2,
+                 best_metric: str | None = None, best_mode: str = "max", keep_best: int = 1,
+                 async_save: bool = True):
+        if keep_latest < 1:
+            raise ValueError(f"keep_latest must be >= 1 to resume, got {keep_latest}")
+        if best_mode not in ("max", "min"):
+            raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
+        policies = [pp.LatestN(n=keep_latest)]
+        if best_metric:
+            policies.append(pp.BestN(get_metric_fn=lambda metrics: metrics[best_metric],
+                                     reverse=best_mode == "min", n=keep_best,
+                                     keep_checkpoints_without_metrics=False))
+        self.directory = os.path.abspath(os.fspath(directory))
+        self.best_metric = best_metric
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            item_names=("state", "meta"),
+            options=ocp.CheckpointManagerOptions(
+                preservation_policy=pp.AnyPreservationPolicy(policies),
+                enable_async_checkpointing=async_save,
+                cleanup_tmp_directories=True,
+            ),
+        )
+
+    def save(self, step: int, items: dict, *, meta: dict | None = None,
+             metrics: dict | None = None) -> None:
+        """Saves the checkpoint arrays ``items`` (``TrainState.checkpoint_items()``) at ``step``."""
+        meta = dict(meta or {}, fingerprint=_fingerprint_ints(items))
+        self._manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(items), meta=ocp.args.JsonSave(meta)),
+            metrics=metrics, force=True)
+
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def best_step(self) -> int | None:
+        return self._manager.best_step() if self.best_metric else None
+
+    def restore(self, step: int, abstract_items: dict) -> tuple[dict, dict]:
+        """Restores ``step`` into the shapes, dtypes and shardings of ``abstract_items``;
+        raises ``CheckpointError`` when the result does not match its saved fingerprint."""
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_items), meta=ocp.args.JsonRestore()))
+        except Exception as error:
+            raise CheckpointError(f"checkpoint step {step} in {self.directory} cannot be read: "
+                                  f"{type(error).__name__}: {error}") from error
+        items, meta = restored["state"], dict(restored["meta"])
+        expected = meta.pop("fingerprint", None)
+        if expected is None or _fingerprint_ints(items) != list(expected):
+            raise CheckpointError(f"checkpoint step {step} in {self.directory} is corrupted: its "
+                                  "arrays do not match the fingerprint saved with them")
+        return items, meta
+
+    def restore_latest(self, abstract_items: dict) -> tuple[int, dict, dict] | None:
+        """``(step, items, meta)`` of the newest intact checkpoint, or None when there is none.
+        Damaged checkpoints are skipped with a warning; if all are damaged, raises."""
+        steps = self.all_steps()
+        for step in reversed(steps):
+            try:
+                items, meta = self.restore(step, abstract_items)
+                return step, items, meta
+            except CheckpointError as error:
+                log.warning("%s; falling back to the previous checkpoint", error)
+        if steps:
+            raise CheckpointError(f"none of the checkpoints {steps} in {self.directory} could be "
+                                  "restored intact; move the directory away to start afresh")
+        return None
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def abstract_items(items: dict, sharding: jax.sharding.Sharding) -> dict:
+    """Shape/dtype structs of ``items`` placed on ``sharding``: the restore target."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                        jax.eval_shape(lambda: items))

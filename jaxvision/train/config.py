@@ -1,0 +1,100 @@
+"""The training config: defaults every experiment starts from, and the checks that stop a bad
+value before anything is loaded or compiled."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import ml_collections
+
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def default_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # Data: a TFDS name (embedded: 'digits', 'shapes/cls32', 'shapes/det64') or 'folder:<path>'.
+    c.dataset = "digits"
+    c.data_dir = ml_collections.config_dict.placeholder(str)  # default: $TFDS_DATA_DIR or ~/tensorflow_datasets
+    c.download = True
+    c.train_split = "train"
+    c.eval_split = "test"
+    c.image_size = ml_collections.config_dict.placeholder(tuple)  # (H, W); default: native size
+    c.cache_data = True
+    # Model: a name from jaxvision.models.list() and keyword overrides.
+    c.model = "small_cnn"
+    c.model_kwargs = ml_collections.ConfigDict()
+    c.num_classes = 0  # 0: take it from the data set
+    # Optimisation.
+    c.batch_size = 64  # global, over all devices and processes
+    c.eval_batch_size = 256
+    c.num_epochs = 10
+    c.optimizer = ml_collections.ConfigDict(dict(
+        name="adamw", learning_rate=1e-3, schedule="cosine", warmup_steps=0, momentum=0.9,
+        nesterov=False, weight_decay=1e-4))
+    c.label_smoothing = 0.0
+    c.grad_clip_norm = 0.0  # 0: off
+    c.grad_accum_steps = 1
+    c.compute_dtype = "float32"  # 'bfloat16' for mixed precision (params stay float32)
+    c.sam = ml_collections.ConfigDict(dict(rho=0.0, group_size=0))  # rho 0: off; group 0: whole batch
+    # On-device augmentation (jaxvision.augment.build); empty ops: none.
+    c.augment = ml_collections.ConfigDict(dict(ops=()))
+    # Devices.
+    c.parallel = "jit"  # 'none' | 'jit' | 'pmap'
+    c.num_devices = 0  # 0: all visible devices
+    c.bn_mode = "sync"  # under pmap: 'sync' (global batch statistics) | 'per_device'
+    # Robustness, logging and checkpoints.
+    c.nonfinite = "stop"  # 'stop' | 'skip' a step whose loss or gradient is NaN/Inf
+    c.log_every_steps = 50
+    c.checkpoint_every_steps = 0  # 0: at the end of each epoch only
+    c.keep_checkpoints = 2
+    c.best_metric = "eval_accuracy"  # '' disables best-k checkpoints
+    c.best_mode = "max"
+    c.keep_best = 1
+    c.early_stopping = ml_collections.ConfigDict(dict(metric="eval_loss", mode="min", patience=0,
+                                                      min_delta=0.0))  # patience 0: off
+    c.tensorboard = True
+    return c
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"config.{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+def validate_config(config: ml_collections.ConfigDict, *, num_devices: int) -> None:
+    """Raises ``ValueError`` naming the first bad value; needs no data and compiles nothing."""
+    _choice("parallel", config.parallel, ("none", "jit", "pmap"))
+    _choice("compute_dtype", config.compute_dtype, COMPUTE_DTYPES)
+    _choice("nonfinite", config.nonfinite, ("stop", "skip"))
+    _choice("bn_mode", config.bn_mode, ("sync", "per_device"))
+    _choice("best_mode", config.best_mode, ("max", "min"))
+    _choice("early_stopping.mode", config.early_stopping.mode, ("max", "min"))
+    metrics = ("eval_loss", "eval_accuracy")
+    if config.best_metric:
+        _choice("best_metric", config.best_metric, metrics)
+    if config.early_stopping.patience:
+        _choice("early_stopping.metric", config.early_stopping.metric, metrics)
+    for name in ("batch_size", "eval_batch_size", "num_epochs", "grad_accum_steps",
+                 "log_every_steps", "keep_checkpoints"):
+        if config[name] < 1:
+            raise ValueError(f"config.{name} must be >= 1, got {config[name]}")
+    for name in ("grad_clip_norm", "label_smoothing", "checkpoint_every_steps", "num_classes"):
+        if config[name] < 0:
+            raise ValueError(f"config.{name} must be >= 0, got {config[name]}")
+    if config.optimizer.learning_rate < 0:
+        raise ValueError(f"config.optimizer.learning_rate must be >= 0, got "
+                         f"{config.optimizer.learning_rate}")
+    if config.sam.rho < 0:
+        raise ValueError(f"config.sam.rho must be >= 0, got {config.sam.rho}")
+    for name, size in (("batch_size", config.batch_size), ("eval_batch_size", config.eval_batch_size)):
+        if size % num_devices:
+            raise ValueError(f"config.{name}={size} is not divisible by the {num_devices} devices; "
+                             f"use a multiple of {num_devices} or set config.num_devices")
+    per_replica = config.batch_size // (num_devices if config.parallel == "pmap" else 1)
+    if per_replica % config.grad_accum_steps:
+        raise ValueError(f"the batch each step body sees ({per_replica}) is not divisible by "
+                         f"config.grad_accum_steps={config.grad_accum_steps}")
+    group = config.sam.group_size
+    if config.sam.rho and group and (per_replica // config.grad_accum_steps) % group:
+        raise ValueError(f"config.sam.group_size={group} does not divide the micro-batch of "
+                         f"{per_replica // config.grad_accum_steps} examples")

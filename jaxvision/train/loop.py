@@ -1,0 +1,275 @@
+"""``train_and_evaluate(config, workdir)``: the one entry point for the CLI, notebooks and tests.
+
+It resumes from the newest intact checkpoint in ``workdir`` (same data order, same keys, so a
+killed run ends bitwise where an uninterrupted one would), evaluates each epoch, writes
+metrics to JSONL and TensorBoard, keeps the latest and best checkpoints, stops early on a
+chosen metric, and draws the curves at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from jaxvision import models
+from jaxvision.data import Datasets, build_datasets
+from jaxvision.optim import build_optimizer, build_schedule
+from jaxvision.train.checkpoint import Checkpointer, abstract_items
+from jaxvision.train.config import COMPUTE_DTYPES, validate_config
+from jaxvision.train.parallel import AXIS, Parallel, make_parallel
+from jaxvision.train.progress import Progress
+from jaxvision.train.state import TrainState, create_train_state
+from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
+from jaxvision.train.writers import MetricWriter, plot_curves, read_metrics
+
+log = logging.getLogger("jaxvision.train")
+_MODEL_INPUT = "model_input.json"  # what load_state needs to rebuild the model
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or gradient became NaN/Inf and ``config.nonfinite == 'stop'``."""
+
+
+def _has_field(module, name: str) -> bool:
+    return name in {f.name for f in dataclasses.fields(module)}
+
+
+def create_model(config, *, num_classes: int, parallel: Parallel):
+    """The configured model with its compute dtype, and BatchNorm synced under pmap when asked.
+
+    Returns ``(model, batch_stats_synced)``: False means per-device BatchNorm whose running
+    statistics the step averages.
+    """
+    model = models.create(config.model, num_classes=num_classes, **config.model_kwargs)
+    if _has_field(model, "dtype"):
+        model = model.clone(dtype=COMPUTE_DTYPES[config.compute_dtype])
+    elif config.compute_dtype != "float32":
+        raise ValueError(f"model {config.model!r} has no dtype field, so compute_dtype="
+                         f"{config.compute_dtype!r} cannot apply")
+    synced = parallel.mode != "pmap" or config.bn_mode == "sync"
+    if parallel.mode == "pmap" and synced:
+        if _has_field(model, "bn_axis_name"):
+            model = model.clone(bn_axis_name=AXIS)
+        else:
+            synced = False
+    return model, synced
+
+
+def _build_augment(config, num_classes: int):
+    ops = config.augment.get("ops", ())
+    if not ops and not config.augment.get("preset"):
+        return None
+    from jaxvision import augment
+
+    return augment.build(config.augment, num_classes=num_classes)
+
+
+def _mean_metrics(window: list[dict]) -> dict[str, float]:
+    host = jax.device_get(window)
+    return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+
+
+@dataclasses.dataclass
+class _Progress:
+    """The loop's own bookkeeping, checkpointed next to the state as JSON."""
+
+    best_value: float | None = None
+    bad_epochs: int = 0
+    skipped_steps: int = 0
+    stopped_early: bool = False
+
+
+def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None) -> dict[str, Any]:
+    """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints); returns the final
+    evaluation metrics plus ``step``, ``best_step`` and ``workdir``."""
+    parallel = make_parallel(config.parallel, num_devices=config.num_devices or None)
+    validate_config(config, num_devices=parallel.num_devices)
+    os.makedirs(workdir, exist_ok=True)
+    datasets = datasets or build_datasets(config)
+    num_classes = config.num_classes or datasets.num_classes
+    if num_classes < datasets.num_classes:
+        raise ValueError(f"config.num_classes={num_classes} but the data has "
+                         f"{datasets.num_classes} classes")
+    model, bn_synced = create_model(config, num_classes=num_classes, parallel=parallel)
+
+    steps_per_epoch = datasets.train.steps_per_epoch
+    total_steps = config.num_epochs * steps_per_epoch
+    tx = _build_tx(config, total_steps)
+    options = StepOptions(
+        learning_rate_fn=build_schedule(config.optimizer, total_steps),
+        label_smoothing=config.label_smoothing, grad_accum_steps=config.grad_accum_steps,
+        compute_dtype=COMPUTE_DTYPES[config.compute_dtype], sam_rho=config.sam.rho,
+        sam_group_size=config.sam.group_size or None, axis_name=parallel.axis_name,
+        batch_stats_synced=bn_synced)
+    input_shape = (1, *datasets.image_shape)
+    state = jax.jit(functools.partial(create_train_state, model, tx, seed=config.seed,
+                                      input_shape=input_shape),
+                    out_shardings=parallel.replicated)()
+    train_step = parallel.compile_train_step(
+        make_train_step(options, _build_augment(config, num_classes)))
+    eval_step = parallel.compile_eval_step(make_eval_step(options))
+
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=2))
+    with open(os.path.join(workdir, _MODEL_INPUT), "w") as f:
+        json.dump({"num_classes": num_classes, "input_shape": input_shape}, f)
+    checkpointer = Checkpointer(
+        os.path.join(workdir, "checkpoints"), keep_latest=config.keep_checkpoints,
+        best_metric=config.best_metric or None, best_mode=config.best_mode,
+        keep_best=config.keep_best)
+    loop = _Progress()
+    restored = checkpointer.restore_latest(
+        abstract_items(state.checkpoint_items(), parallel.replicated))
+    if restored is not None:
+        step, items, meta = restored
+        state = state.with_checkpoint_items(items)
+        loop = _Progress(**meta["loop"])
+        log.info("resumed from step %d in %s", step, checkpointer.directory)
+    step = int(state.step)
+    writer = MetricWriter(workdir, tensorboard=config.tensorboard)
+    writer.truncate_after(step)
+
+    def save(metrics=None):
+        checkpointer.save(step, state.checkpoint_items(), metrics=metrics,
+                          meta={"loop": dataclasses.asdict(loop)})
+
+    def evaluate() -> dict[str, float]:
+        sums = None
+        for batch in datasets.eval:
+            _check_shape(batch, datasets.image_shape)
+            out = eval_step(state, parallel.place_batch(batch))
+            sums = out if sums is None else jax.tree.map(np.add, sums, out)
+        sums = jax.device_get(sums)
+        return {"eval_loss": float(sums["loss"] / sums["count"]),
+                "eval_accuracy": float(sums["correct"] / sums["count"])}
+
+    def check_finite(at_step: int, metrics: dict) -> None:
+        if float(metrics["finite"]):
+            return
+        if config.nonfinite == "skip":
+            loop.skipped_steps += 1
+            log.warning("step %d: non-finite loss or gradient (loss=%s); update skipped",
+                        at_step, float(metrics["loss"]))
+            return
+        checkpointer.wait()
+        last_good = checkpointer.all_steps()
+        raise NonFiniteError(
+            f"step {at_step}: the loss or gradient is not finite (loss={float(metrics['loss'])}, "
+            f"grad_norm={float(metrics['grad_norm'])}); the run stopped and the last good "
+            f"checkpoint ({last_good[-1] if last_good else 'none'}) is intact. Lower "
+            "optimizer.learning_rate, set grad_clip_norm, or set nonfinite='skip'.")
+
+    progress = Progress(total_steps, initial_step=step, log_every=config.log_every_steps)
+    eval_metrics: dict[str, float] = {}
+    window: list[dict] = []
+    pending: tuple[int, dict] | None = None  # checked one step late to keep the device busy
+    try:
+        for epoch in range(step // steps_per_epoch, config.num_epochs):
+            if loop.stopped_early:
+                break
+            for batch in datasets.train.epoch(epoch, start_step=step % steps_per_epoch):
+                _check_shape(batch, datasets.image_shape)
+                state, metrics = train_step(state, parallel.place_batch(batch))
+                step += 1
+                if pending is not None:
+                    check_finite(*pending)
+                pending = (step, metrics)
+                window.append(metrics)
+                if step % config.log_every_steps == 0:
+                    train_metrics = _mean_metrics(window)
+                    window = []
+                    writer.write(step, "train", train_metrics, epoch=epoch)
+                    progress.update(step, {k: train_metrics[k] for k in ("loss", "accuracy")})
+                else:
+                    progress.update(step)
+                end_of_epoch = step % steps_per_epoch == 0
+                if (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0
+                        and not end_of_epoch):
+                    check_finite(*pending)
+                    save()
+                    log.info("saved checkpoint at step %d", step)
+            check_finite(*pending)
+            if window:
+                writer.write(step, "train", _mean_metrics(window), epoch=epoch)
+                window = []
+            eval_metrics = evaluate()
+            writer.write(step, "eval", {k[len("eval_"):]: v for k, v in eval_metrics.items()},
+                         epoch=epoch)
+            log.info("epoch %d step %d %s", epoch + 1, step,
+                     " ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
+            _update_early_stopping(loop, config.early_stopping, eval_metrics)
+            save(metrics=eval_metrics)
+            log.info("saved checkpoint at step %d", step)
+            if loop.stopped_early:
+                log.info("early stopping: %s did not improve for %d epochs",
+                         config.early_stopping.metric, config.early_stopping.patience)
+    finally:
+        progress.close()
+        checkpointer.wait()
+        writer.close()
+    if not eval_metrics:  # resumed a finished run: report its final state
+        eval_metrics = evaluate()
+    best_step = checkpointer.best_step()
+    checkpointer.close()
+    plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"))
+    summary = {**eval_metrics, "step": step, "best_step": best_step,
+               "skipped_steps": loop.skipped_steps, "workdir": workdir}
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _build_tx(config, total_steps: int) -> optax.GradientTransformation:
+    tx = build_optimizer(config.optimizer, total_steps)
+    if config.grad_clip_norm:
+        tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+    return tx
+
+
+def _check_shape(batch: dict, image_shape: tuple[int, int, int]) -> None:
+    if batch["image"].shape[1:] != image_shape:
+        raise ValueError(f"a batch has images of shape {batch['image'].shape[1:]}, but the model "
+                         f"was built for {image_shape}")
+
+
+def _update_early_stopping(loop: _Progress, cfg, eval_metrics: dict[str, float]) -> None:
+    if not cfg.patience:
+        return
+    value = eval_metrics[cfg.metric]
+    sign = 1.0 if cfg.mode == "max" else -1.0
+    if loop.best_value is None or sign * (value - loop.best_value) > cfg.min_delta:
+        loop.best_value, loop.bad_epochs = value, 0
+    else:
+        loop.bad_epochs += 1
+        loop.stopped_early = loop.bad_epochs >= cfg.patience
+
+
+def load_state(workdir: str, config, *, step: int | None = None,
+               parallel: Parallel | None = None) -> TrainState:
+    """The train state saved in ``workdir`` (newest intact step, or ``step``), rebuilt from
+    ``config`` and placed on ``parallel`` (default: one device) whatever it was saved on."""
+    parallel = parallel or make_parallel("none")
+    with open(os.path.join(workdir, _MODEL_INPUT)) as f:
+        model_input = json.load(f)
+    model, _ = create_model(config, num_classes=model_input["num_classes"], parallel=parallel)
+    template = create_train_state(model, _build_tx(config, 1), seed=config.seed,
+                                  input_shape=tuple(model_input["input_shape"]))
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))
+    target = abstract_items(template.checkpoint_items(), parallel.replicated)
+    if step is None:
+        restored = checkpointer.restore_latest(target)
+        if restored is None:
+            raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}")
+        _, items, _ = restored
+    else:
+        items, _ = checkpointer.restore(step, target)
+    checkpointer.close()
+    return template.with_checkpoint_items(items)

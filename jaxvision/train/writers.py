@@ -1,0 +1,74 @@
+"""Where metrics go: a JSONL file (easy to read back in a notebook) and TensorBoard events.
+
+The JSONL file is the record of truth: ``read_metrics`` reads it, the curves are drawn from it,
+and on resume the lines past the restored step are dropped so that history never forks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+class MetricWriter:
+    def __init__(self, workdir: str, *, tensorboard: bool = True):
+        self.path = os.path.join(workdir, "metrics.jsonl")
+        self._tb = None
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+    def truncate_after(self, step: int) -> None:
+        """Drops records written after ``step`` by a run that was interrupted."""
+        if not os.path.exists(self.path):
+            return
+        kept = [r for r in read_metrics(self.path) if r["step"] <= step]
+        with open(self.path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+
+    def write(self, step: int, split: str, metrics: dict[str, Any], **extra) -> None:
+        record = {"step": int(step), "split": split, **extra,
+                  **{k: float(v) for k, v in metrics.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for name, value in metrics.items():
+                self._tb.add_scalar(f"{split}/{name}", float(value), int(step))
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+
+
+def read_metrics(path: str) -> list[dict]:
+    """The records of a ``metrics.jsonl`` file (or of ``<workdir>/metrics.jsonl``)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "metrics.jsonl")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_curves(records: list[dict], path: str, *, metrics: tuple[str, ...] = ("loss", "accuracy")) -> None:
+    """Train and eval curves of ``metrics`` against the step, one panel each, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], metrics):
+        for split, style in (("train", "-"), ("eval", "o-")):
+            points = [(r["step"], r[name]) for r in records if r["split"] == split and name in r]
+            if points:
+                steps, values = zip(*points)
+                ax.plot(steps, values, style, label=split, markersize=3)
+        ax.set_xlabel("step")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
