@@ -180,3 +180,58 @@ def test_nchw_flatten_permutation_matches_torch_flatten():
     kernel = convert.nchw_flatten_to_nhwc(weight, 3, 4, 5)
     ours = fmap.transpose(0, 2, 3, 1).reshape(2, -1) @ kernel
     np.testing.assert_allclose(ours, torch_out, rtol=1e-5, atol=1e-5)
+
+
+class TorchEncoderBlock(tnn.Module):
+    """torchvision.models.vision_transformer.EncoderBlock's names."""
+
+    def __init__(self, heads, dim, mlp_dim):
+        super().__init__()
+        self.ln_1 = tnn.LayerNorm(dim, eps=1e-6)
+        self.self_attention = tnn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ln_2 = tnn.LayerNorm(dim, eps=1e-6)
+        self.mlp = tnn.Sequential(tnn.Linear(dim, mlp_dim), tnn.GELU(), tnn.Dropout(0.0),
+                                  tnn.Linear(mlp_dim, dim), tnn.Dropout(0.0))
+
+    def forward(self, x):
+        y = self.ln_1(x)
+        x = x + self.self_attention(y, y, y, need_weights=False)[0]
+        return x + self.mlp(self.ln_2(x))
+
+
+class TorchViT(tnn.Module):
+    """torchvision.models.VisionTransformer's names (conv_proj, class_token, encoder.*, heads)."""
+
+    def __init__(self, image_size, patch, layers, heads, dim, mlp_dim, num_classes):
+        super().__init__()
+        self.patch = patch
+        self.conv_proj = tnn.Conv2d(3, dim, patch, patch)
+        self.class_token = tnn.Parameter(torch.randn(1, 1, dim))
+        self.encoder = tnn.Module()
+        self.encoder.pos_embedding = tnn.Parameter(
+            torch.randn(1, (image_size // patch) ** 2 + 1, dim) * 0.5)
+        self.encoder.layers = tnn.Sequential(*[])
+        for i in range(layers):
+            self.encoder.layers.add_module(f"encoder_layer_{i}",
+                                           TorchEncoderBlock(heads, dim, mlp_dim))
+        self.encoder.ln = tnn.LayerNorm(dim, eps=1e-6)
+        self.heads = tnn.Sequential()
+        self.heads.add_module("head", tnn.Linear(dim, num_classes))
+
+    def forward(self, x):
+        x = self.conv_proj(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = self.encoder.ln(self.encoder.layers(x + self.encoder.pos_embedding))
+        return self.heads(x[:, 0])
+
+
+def test_vit_matches_torchvision_layout_forward():
+    torch.manual_seed(3)
+    reference = TorchViT(image_size=32, patch=8, layers=2, heads=4, dim=32, mlp_dim=64,
+                         num_classes=6)
+    x = np.random.default_rng(3).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    model = create("vit_t16", patch_size=8, hidden_size=32, num_layers=2, num_heads=4,
+                   mlp_dim=64, image_size=32, num_classes=6)
+    variables = convert.load_torchvision(model, reference.state_dict())
+    ours = np.asarray(model.apply(variables, x, train=False))
+    np.testing.assert_allclose(ours, torch_forward(reference, x), atol=1e-4, rtol=1e-4)

@@ -20,7 +20,7 @@ _ALEXNET_CONVS = ((64, 11, 4, 2, True), (192, 5, 1, 2, True), (384, 3, 1, 1, Fal
 class AlexNet(nn.Module):
     """Five convs with overlapping 3x3/2 max-pooling, adaptive 6x6 average pool, three FCs.
 
-    Sown intermediates: ``conv1``..``conv5`` (after ReLU), ``features`` (after the last
+    Sown intermediates: ``act1``..``act5`` (each conv after ReLU), ``features`` (after the last
     pool), ``pre_logits``.
     """
 
@@ -35,7 +35,7 @@ class AlexNet(nn.Module):
             x = nn.Conv(features, (kernel, kernel), strides=(stride, stride),
                         padding=((pad, pad), (pad, pad)), dtype=self.dtype, name=f"conv{i}")(x)
             x = nn.relu(x)
-            self.sow("intermediates", f"conv{i}", x)
+            self.sow("intermediates", f"act{i}", x)
             if pool:
                 x = nn.max_pool(x, (3, 3), strides=(2, 2))
         self.sow("intermediates", "features", x)

@@ -18,6 +18,7 @@ class LeNet5(nn.Module):
 
     ``activation`` (tanh as in the paper, or relu) and ``pool`` ("avg" as the paper's
     subsampling, or "max") are the modern-vs-classic knobs. ``conv1_padding=0`` for 32x32 input.
+    Sown intermediates: ``c1``, ``c3`` (conv outputs), ``features`` (S4), ``pre_logits``.
     """
 
     num_classes: int = 10
@@ -35,11 +36,11 @@ class LeNet5(nn.Module):
         x = x.astype(self.dtype)
         x = self.activation(nn.Conv(6, (5, 5), padding=((p, p), (p, p)), dtype=self.dtype,
                                     name="conv1")(x))
-        self.sow("intermediates", "conv1", x)
+        self.sow("intermediates", "c1", x)
         x = pool(x, (2, 2), strides=(2, 2))
         x = self.activation(nn.Conv(16, (5, 5), padding="VALID", dtype=self.dtype,
                                     name="conv2")(x))
-        self.sow("intermediates", "conv2", x)
+        self.sow("intermediates", "c3", x)
         x = pool(x, (2, 2), strides=(2, 2))
         self.sow("intermediates", "features", x)
         x = x.reshape((x.shape[0], -1))

@@ -171,7 +171,7 @@ def _imagenet_resnet(depth: int, se: bool, **kwargs) -> ResNet:
     block, stages = _IMAGENET_DEPTHS[depth]
     if se:
         kwargs.setdefault("se_reduction", 16)
-    return ResNet(stage_sizes=stages, block=block, **kwargs)
+    return ResNet(**{"stage_sizes": stages, "block": block, **kwargs})
 
 
 def _register_all() -> None:

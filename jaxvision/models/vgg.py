@@ -65,7 +65,7 @@ class VGG(nn.Module):
 
 
 def _vgg(depth: int, bn: bool, **kwargs) -> VGG:
-    return VGG(stage_sizes=VGG_STAGES[depth], batch_norm=bn, **kwargs)
+    return VGG(**{"stage_sizes": VGG_STAGES[depth], "batch_norm": bn, **kwargs})
 
 
 def _register_all() -> None:

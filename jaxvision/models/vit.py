@@ -127,8 +127,9 @@ VIT_SIZES = {"tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12),
 
 def _vit(size: str, patch: int, **kwargs) -> ViT:
     hidden, layers, heads = VIT_SIZES[size]
-    return ViT(patch_size=patch, hidden_size=hidden, num_layers=layers, num_heads=heads,
-               mlp_dim=4 * hidden, **kwargs)
+    preset = dict(patch_size=patch, hidden_size=hidden, num_layers=layers, num_heads=heads,
+                  mlp_dim=4 * hidden)
+    return ViT(**{**preset, **kwargs})
 
 
 def _register_all() -> None:
