@@ -1,0 +1,341 @@
+"""COCO box AP/AR that reproduces pycocotools' ``COCOeval`` (iouType 'bbox') number for number.
+
+The algorithm is pycocotools' (cocoapi ``8c9bcc3``), vectorized with numpy on the host:
+
+* per (image, category), detections sorted by score with a stable sort (ties keep their order
+  in the results list) and cut to ``max(max_detections)``;
+* IoU on xywh boxes without ``+1``; for crowd ground truth, intersection over detection area;
+* greedy matching in score order at each IoU threshold (a match needs IoU >= t), preferring
+  ground truth that is not ignored, the best IoU winning and ties going to the later box;
+  crowd boxes can absorb any number of detections; matches to ignored boxes (crowd, or area
+  outside the range; both area bounds inclusive) are ignored, as are unmatched detections
+  whose own area (``w * h``) is outside the range;
+* per category, detections of all images concatenated in image-id order and stably re-sorted
+  by score; 101-point interpolated precision (``searchsorted`` left, 0 beyond the last
+  recall); precision and recall stay -1 for a category without (non-ignored) ground truth and
+  such entries are left out of the means.
+
+Only the Python loop over detections is replaced: the matching runs one detection *rank* at a
+time for all (image, category, IoU threshold, area range) at once, over the (detection, box)
+pairs whose IoU reaches the lowest threshold.
+
+Deliberate differences from pycocotools: a ground-truth annotation without ``area`` uses its
+box's ``w * h``; an empty results list scores 0 instead of raising; the "100" in the summary is
+``max_detections[-1]`` rather than a hard-coded 100 (pycocotools prints -1 for AP when 100 is
+not among ``maxDets``); and an annotation id of 0, which pycocotools mistakes for "unmatched",
+is not special.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
+              "ARl")
+
+
+def default_iou_thresholds() -> np.ndarray:
+    """``[0.5, 0.55, ..., 0.95]``, built exactly as pycocotools builds it."""
+    return np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
+
+
+def default_recall_thresholds() -> np.ndarray:
+    """101 points ``[0, 0.01, ..., 1]``, built exactly as pycocotools builds it."""
+    return np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
+
+
+DEFAULT_AREA_RANGES = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))
+AREA_LABELS = ("all", "small", "medium", "large")
+
+
+@dataclasses.dataclass(frozen=True)
+class COCOEvaluation:
+    """Full results: ``precision [T, R, K, A, M]``, ``recall [T, K, A, M]`` (-1 = no GT)."""
+
+    stats: dict[str, float]
+    precision: np.ndarray
+    recall: np.ndarray
+    category_ids: np.ndarray
+    iou_thresholds: np.ndarray
+    recall_thresholds: np.ndarray
+    area_ranges: tuple[tuple[float, float], ...]
+    max_detections: tuple[int, ...]
+
+    def per_category_ap(self, *, iou_threshold: float | None = None) -> dict[Any, float]:
+        """AP of each category (area 'all', most detections); -1 where it has no GT."""
+        precision = self.precision[..., 0, -1]  # [T, R, K]
+        if iou_threshold is not None:
+            precision = precision[np.where(np.isclose(self.iou_thresholds, iou_threshold))[0]]
+        result = {}
+        for k, category in enumerate(self.category_ids.tolist()):
+            values = precision[:, :, k]
+            values = values[values > -1]
+            result[category] = float(np.mean(values)) if values.size else -1.0
+        return result
+
+
+def bbox_iou_xywh(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """Elementwise IoU of xywh boxes with pycocotools' exact arithmetic (``bbIou`` in C)."""
+    w = np.minimum(dt[:, 2] + dt[:, 0], gt[:, 2] + gt[:, 0]) - np.maximum(dt[:, 0], gt[:, 0])
+    h = np.minimum(dt[:, 3] + dt[:, 1], gt[:, 3] + gt[:, 1]) - np.maximum(dt[:, 1], gt[:, 1])
+    overlap = (w > 0) & (h > 0)
+    inter = w * h
+    dt_area = dt[:, 2] * dt[:, 3]
+    gt_area = gt[:, 2] * gt[:, 3]
+    union = np.where(crowd, dt_area, dt_area + gt_area - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(overlap, inter / np.where(overlap, union, 1.0), 0.0)
+
+
+def _segments(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start of each run of equal keys, and the run index of every element."""
+    change = np.ones(len(sorted_keys), bool)
+    change[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return np.flatnonzero(change), np.cumsum(change) - 1
+
+
+def evaluate_arrays(*, num_images: int, num_categories: int,
+                    gt_image: np.ndarray, gt_category: np.ndarray, gt_boxes: np.ndarray,
+                    gt_area: np.ndarray, gt_crowd: np.ndarray,
+                    dt_image: np.ndarray, dt_category: np.ndarray, dt_boxes: np.ndarray,
+                    dt_scores: np.ndarray, category_ids: Sequence[Any] | None = None,
+                    iou_thresholds: np.ndarray | None = None,
+                    recall_thresholds: np.ndarray | None = None,
+                    area_ranges: Sequence[tuple[float, float]] = DEFAULT_AREA_RANGES,
+                    max_detections: Sequence[int] = (1, 10, 100)) -> COCOEvaluation:
+    """The engine, on flat arrays. Images and categories are indices ``0..I-1`` / ``0..K-1``
+    in sorted-id order; boxes are xywh; arrays are in annotation / results-list order.
+    """
+    iou_thr = default_iou_thresholds() if iou_thresholds is None else np.asarray(iou_thresholds, float)
+    rec_thr = default_recall_thresholds() if recall_thresholds is None else np.asarray(recall_thresholds, float)
+    max_detections = tuple(sorted(int(m) for m in max_detections))
+    area_ranges = tuple((float(lo), float(hi)) for lo, hi in area_ranges)
+    T, R, K, A, M = len(iou_thr), len(rec_thr), num_categories, len(area_ranges), len(max_detections)
+    max_det = max_detections[-1]
+
+    gt_image = np.asarray(gt_image, np.int64)
+    gt_category = np.asarray(gt_category, np.int64)
+    gt_boxes = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    gt_area = np.asarray(gt_area, np.float64)
+    gt_crowd = np.asarray(gt_crowd, bool)
+    dt_image = np.asarray(dt_image, np.int64)
+    dt_category = np.asarray(dt_category, np.int64)
+    dt_boxes = np.asarray(dt_boxes, np.float64).reshape(-1, 4)
+    dt_scores = np.asarray(dt_scores, np.float64)
+
+    # Ground truth sorted by (image, category), keeping annotation order inside a group.
+    gt_group = gt_image * K + gt_category
+    gt_order = np.argsort(gt_group, kind="stable")
+    gt_group, gt_boxes, gt_area, gt_crowd, gt_category = (
+        gt_group[gt_order], gt_boxes[gt_order], gt_area[gt_order], gt_crowd[gt_order],
+        gt_category[gt_order])
+    num_gt = len(gt_group)
+    num_groups = num_images * K
+    gt_count = np.bincount(gt_group, minlength=num_groups)
+    gt_start = np.concatenate([[0], np.cumsum(gt_count)[:-1]])
+
+    # Detections sorted by (image, category, -score) stably; rank inside the group; cut.
+    dt_group = dt_image * K + dt_category
+    dt_order = np.lexsort((-dt_scores, dt_group))
+    dt_group, dt_boxes, dt_scores, dt_category, dt_image = (
+        dt_group[dt_order], dt_boxes[dt_order], dt_scores[dt_order], dt_category[dt_order],
+        dt_image[dt_order])
+    dt_count = np.bincount(dt_group, minlength=num_groups)
+    dt_start = np.concatenate([[0], np.cumsum(dt_count)[:-1]])
+    dt_rank = np.arange(len(dt_group)) - dt_start[dt_group]
+    keep = dt_rank < max_det
+    dt_group, dt_boxes, dt_scores, dt_category, dt_image, dt_rank = (
+        dt_group[keep], dt_boxes[keep], dt_scores[keep], dt_category[keep], dt_image[keep],
+        dt_rank[keep])
+    num_dt = len(dt_group)
+    dt_area = dt_boxes[:, 2] * dt_boxes[:, 3]
+
+    # Ignore flags and the scan order of pycocotools' matching loop, per area range.
+    gt_ignore = np.empty((A, num_gt), bool)
+    scan_position = np.empty((A, num_gt), np.int64)
+    for a, (lo, hi) in enumerate(area_ranges):
+        gt_ignore[a] = gt_crowd | (gt_area < lo) | (gt_area > hi)
+        order = np.lexsort((gt_ignore[a], gt_group))  # stable within group: not ignored first
+        scan_position[a, order] = np.arange(num_gt) - gt_start[gt_group[order]]
+    dt_out_of_range = np.stack([(dt_area < lo) | (dt_area > hi) for lo, hi in area_ranges])
+
+    # Candidate (detection, ground truth) pairs in the same group with IoU >= lowest threshold.
+    pairs_per_dt = gt_count[dt_group]
+    pair_dt = np.repeat(np.arange(num_dt), pairs_per_dt)
+    pair_offset = np.arange(len(pair_dt)) - np.repeat(np.cumsum(pairs_per_dt) - pairs_per_dt,
+                                                      pairs_per_dt)
+    pair_gt = gt_start[dt_group[pair_dt]] + pair_offset
+    pair_iou = bbox_iou_xywh(dt_boxes[pair_dt], gt_boxes[pair_gt], gt_crowd[pair_gt])
+    effective_thr = np.minimum(iou_thr, 1 - 1e-10)
+    candidate = pair_iou >= effective_thr.min()
+    pair_dt, pair_gt, pair_iou = pair_dt[candidate], pair_gt[candidate], pair_iou[candidate]
+    by_rank = np.lexsort((pair_dt, dt_rank[pair_dt]))
+    pair_dt, pair_gt, pair_iou = pair_dt[by_rank], pair_gt[by_rank], pair_iou[by_rank]
+    pair_rank = dt_rank[pair_dt]
+
+    dt_matched = np.zeros((T, A, num_dt), bool)
+    dt_ignored_match = np.zeros((T, A, num_dt), bool)
+    gt_matched = np.zeros((T, A, num_gt), bool)
+    thr = effective_thr[:, None, None]
+    rank_bounds = np.searchsorted(pair_rank, np.arange(max_det + 1), side="left")
+    for rank in range(max_det):
+        lo_i, hi_i = rank_bounds[rank], rank_bounds[rank + 1]
+        if lo_i == hi_i:
+            continue
+        p_dt, p_gt, p_iou = pair_dt[lo_i:hi_i], pair_gt[lo_i:hi_i], pair_iou[lo_i:hi_i]
+        starts, segment = _segments(p_dt)
+        ignored = gt_ignore[:, p_gt][None]  # [1, A, P]
+        available = (~gt_matched[:, :, p_gt]) | gt_crowd[p_gt]
+        eligible = available & (p_iou >= thr)  # [T, A, P]
+        preferred = eligible & ~ignored
+        has_preferred = np.logical_or.reduceat(preferred, starts, axis=2)[..., segment]
+        selectable = np.where(has_preferred, preferred, eligible & ignored)
+        best_iou = np.maximum.reduceat(np.where(selectable, p_iou, -1.0), starts, axis=2)
+        tied = selectable & (p_iou == best_iou[..., segment])
+        position = np.where(tied, scan_position[:, p_gt][None], -1)
+        last = np.maximum.reduceat(position, starts, axis=2)[..., segment]
+        chosen = tied & (position == last)
+        t_i, a_i, p_i = np.nonzero(chosen)
+        gt_matched[t_i, a_i, p_gt[p_i]] = True
+        dt_matched[t_i, a_i, p_dt[p_i]] = True
+        dt_ignored_match[t_i, a_i, p_dt[p_i]] = gt_ignore[a_i, p_gt[p_i]]
+    dt_ignored = np.where(dt_matched, dt_ignored_match, dt_out_of_range[None])
+    true_pos = dt_matched & ~dt_ignored
+    false_pos = ~dt_matched & ~dt_ignored
+
+    # Accumulate per category: all images' detections in image order, stably re-sorted.
+    acc_order = np.lexsort((dt_rank, dt_image, -dt_scores, dt_category))
+    cat_bounds = np.searchsorted(dt_category[acc_order], np.arange(K + 1), side="left")
+    npig = np.zeros((K, A), np.int64)
+    for a in range(A):
+        npig[:, a] = np.bincount(gt_category[~gt_ignore[a]], minlength=K)
+    precision = -np.ones((T, R, K, A, M))
+    recall = -np.ones((T, K, A, M))
+    for k in range(K):
+        cat_dets = acc_order[cat_bounds[k]:cat_bounds[k + 1]]
+        for m, limit in enumerate(max_detections):
+            dets = cat_dets[dt_rank[cat_dets] < limit]
+            nd = len(dets)
+            for a in range(A):
+                if npig[k, a] == 0:
+                    continue
+                tp_sum = np.cumsum(true_pos[:, a, dets], axis=1).astype(float)
+                fp_sum = np.cumsum(false_pos[:, a, dets], axis=1).astype(float)
+                rc = tp_sum / npig[k, a]
+                pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+                recall[:, k, a, m] = rc[:, -1] if nd else 0
+                if nd == 0:
+                    precision[:, :, k, a, m] = 0
+                    continue
+                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+                for t in range(T):
+                    inds = np.searchsorted(rc[t], rec_thr, side="left")
+                    q = np.zeros(R)
+                    inside = inds < nd
+                    q[inside] = pr[t, inds[inside]]
+                    precision[t, :, k, a, m] = q
+    stats = summarize(precision, recall, iou_thresholds=iou_thr, max_detections=max_detections)
+    ids = np.arange(K) if category_ids is None else np.asarray(category_ids)
+    return COCOEvaluation(stats=stats, precision=precision, recall=recall, category_ids=ids,
+                          iou_thresholds=iou_thr, recall_thresholds=rec_thr,
+                          area_ranges=area_ranges, max_detections=max_detections)
+
+
+def summarize(precision: np.ndarray, recall: np.ndarray, *, iou_thresholds: np.ndarray,
+              max_detections: Sequence[int]) -> dict[str, float]:
+    """The 12 standard numbers, with pycocotools' ``mean(s[s > -1])`` (-1 when all are -1).
+
+    Area indices 0..3 are all/small/medium/large; "100" is ``max_detections[-1]``.
+    """
+    max_detections = tuple(max_detections)
+
+    def one(ap: bool, iou=None, area=0, max_det=max_detections[-1]):
+        m = max_detections.index(max_det)
+        s = precision if ap else recall
+        if iou is not None:
+            s = s[np.where(iou == iou_thresholds)[0]]
+        s = s[..., [area], [m]]
+        valid = s[s > -1]
+        return float(np.mean(valid)) if valid.size else -1.0
+
+    last = max_detections[-1]
+    few = max_detections[0]
+    mid = max_detections[1] if len(max_detections) > 1 else last
+    values = [one(True), one(True, iou=.5), one(True, iou=.75), one(True, area=1),
+              one(True, area=2), one(True, area=3), one(False, max_det=few),
+              one(False, max_det=mid), one(False), one(False, area=1), one(False, area=2),
+              one(False, area=3)]
+    return dict(zip(STAT_NAMES, values))
+
+
+def _bbox_array(annotations, key="bbox") -> np.ndarray:
+    if not annotations:
+        return np.zeros((0, 4))
+    boxes = np.asarray([a[key] for a in annotations], np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError("every annotation/detection needs a 'bbox' of 4 numbers [x, y, w, h], "
+                         f"got an array of shape {boxes.shape}")
+    return boxes
+
+
+def _known(index: np.ndarray, raw_ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Whether each searchsorted ``index`` really points at its id (not just an insertion)."""
+    if len(index) == 0 or len(sorted_ids) == 0:
+        return np.zeros(len(index), bool)
+    return (index < len(sorted_ids)) & (sorted_ids[np.minimum(index, len(sorted_ids) - 1)]
+                                        == raw_ids)
+
+
+def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict], **options) -> COCOEvaluation:
+    """Like :func:`coco_evaluate` but returns the full :class:`COCOEvaluation`."""
+    for key in ("images", "annotations", "categories"):
+        if key not in ground_truth:
+            raise ValueError(f"ground_truth must be a COCO annotation dict with '{key}' "
+                             f"(the content of an instances_*.json file)")
+    image_ids = np.unique(np.asarray([img["id"] for img in ground_truth["images"]]))
+    category_ids = np.unique(np.asarray([c["id"] for c in ground_truth["categories"]]))
+    anns = ground_truth["annotations"]
+    gt_boxes = _bbox_array(anns)
+    gt_area = np.asarray([a["area"] if "area" in a else a["bbox"][2] * a["bbox"][3]
+                          for a in anns], np.float64)
+    gt_crowd = np.asarray([bool(a.get("iscrowd", 0)) for a in anns], bool)
+    gt_img = np.searchsorted(image_ids, np.asarray([a["image_id"] for a in anns]))
+    gt_cat_raw = np.asarray([a["category_id"] for a in anns])
+    gt_cat = np.searchsorted(category_ids, gt_cat_raw)
+    gt_known = _known(gt_cat, gt_cat_raw, category_ids) & _known(
+        gt_img, np.asarray([a["image_id"] for a in anns]), image_ids)
+
+    dt_img_raw = np.asarray([d["image_id"] for d in detections])
+    dt_img = np.searchsorted(image_ids, dt_img_raw)
+    if len(detections):
+        known = _known(dt_img, dt_img_raw, image_ids)
+        if not known.all():
+            raise ValueError(f"detections refer to image ids not in ground_truth['images'], "
+                             f"e.g. {dt_img_raw[~known][:5].tolist()}")
+    dt_cat_raw = np.asarray([d["category_id"] for d in detections])
+    dt_cat = np.searchsorted(category_ids, dt_cat_raw)
+    dt_known = _known(dt_cat, dt_cat_raw, category_ids)
+    dt_boxes = _bbox_array(detections)
+    dt_scores = np.asarray([d["score"] for d in detections], np.float64)
+    return evaluate_arrays(
+        num_images=len(image_ids), num_categories=len(category_ids),
+        gt_image=gt_img[gt_known], gt_category=gt_cat[gt_known], gt_boxes=gt_boxes[gt_known],
+        gt_area=gt_area[gt_known], gt_crowd=gt_crowd[gt_known],
+        dt_image=dt_img[dt_known], dt_category=dt_cat[dt_known], dt_boxes=dt_boxes[dt_known],
+        dt_scores=dt_scores[dt_known], category_ids=category_ids, **options)
+
+
+def coco_evaluate(ground_truth: dict, detections: Sequence[dict], **options) -> dict[str, float]:
+    """COCO box AP/AR of a results list against a COCO annotation dict.
+
+    ``ground_truth``: the content of an ``instances_*.json`` (``images``, ``annotations`` with
+    ``bbox`` [x, y, w, h], ``area``, ``iscrowd``, and ``categories``). ``detections``: a results
+    list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``. Returns the 12
+    standard numbers by name (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl),
+    -1 where no category has ground truth. Options: ``iou_thresholds``, ``recall_thresholds``,
+    ``area_ranges`` (4 pairs: all/small/medium/large) and ``max_detections`` (3 values).
+    """
+    return coco_evaluate_detailed(ground_truth, detections, **options).stats
