@@ -1,0 +1,42 @@
+"""Command line of every experiment: ``python -m experiments.<name> --workdir DIR --config.x=y``.
+
+Each experiment module defines ``get_config()`` and ``main(config, workdir)``; ``run`` turns
+them into a program whose ``--config.*`` flags override any config field (ml_collections
+config flags) and whose ``--workdir`` defaults to ``workdirs/<experiment>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable
+
+
+def setup_logging() -> None:
+    """Plain progress lines from jaxvision; only warnings from Orbax, absl and TensorFlow."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+    for noisy in ("absl", "orbax", "tensorflow", "jax"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(get_config: Callable, main: Callable, *, name: str | None = None) -> None:
+    """Parses flags, builds the config and calls ``main(config, workdir)``."""
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    name = name or os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    config_flag = config_flags.DEFINE_config_dict("config", get_config(), "experiment config")
+    workdir_flag = flags.DEFINE_string("workdir", os.path.join("workdirs", name),
+                                       "where checkpoints, metrics and figures go")
+
+    def _main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        setup_logging()
+        result = main(config_flag.value, workdir_flag.value)
+        if result is not None:
+            logging.getLogger("jaxvision").info("result: %s", result)
+
+    app.run(_main)
