@@ -1,0 +1,105 @@
+"""LR range test (Smith 2017; ``torch_lr_finder``): grow the LR exponentially, watch the loss.
+
+``lr_i = start_lr * (end_lr / start_lr) ** (i / (num_steps - 1))`` (1e-7 -> 10 over 100 steps
+multiplies by 10**(8/99) = 1.2045 per step, C-2 5748-5768). The loss is smoothed with an
+exponential moving average; the test stops early once the smoothed loss exceeds
+``diverge_threshold`` times the best. The suggestion is the LR where the smoothed loss falls
+fastest (most negative slope against log LR), as ``torch_lr_finder``'s ``suggestion()``; for
+one-cycle, use it (or up to ~10x less than the divergence point) as ``max_lr``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def range_test_lrs(*, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> np.ndarray:
+    """The exponentially spaced LRs of the test."""
+    if not 0 < start_lr < end_lr or num_steps < 2:
+        raise ValueError(f"need 0 < start_lr < end_lr and num_steps >= 2, got {start_lr}, {end_lr}, {num_steps}")
+    return start_lr * (end_lr / start_lr) ** (np.arange(num_steps) / (num_steps - 1))
+
+
+def lr_range_test(loss_fn: Callable[[Any, Any], jax.Array], params: Any, batches: Iterable[Any], *,
+                  start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100, momentum: float = 0.9,
+                  smoothing: float = 0.05, diverge_threshold: float = 5.0, skip_start: int = 10,
+                  skip_end: int = 5) -> dict[str, Any]:
+    """Runs the test with SGD(+momentum) and returns lrs, losses, smoothed losses and the suggestion.
+
+    ``loss_fn(params, batch) -> scalar loss`` (close over BatchNorm state and RNGs; batch
+    statistics are used in train mode anyway). ``batches`` yields at least ``num_steps``
+    batches (cycle a loader). ``params`` are not modified.
+    """
+    lrs = range_test_lrs(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps)
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=start_lr, momentum=momentum or None)
+
+    @jax.jit
+    def step(params, opt_state, batch, lr):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        opt_state.hyperparams["learning_rate"] = lr
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    opt_state = tx.init(params)
+    losses, smoothed, used = [], [], []
+    best = np.inf
+    iterator = iter(batches)
+    for lr in lrs:
+        try:
+            batch = next(iterator)
+        except StopIteration as err:
+            raise ValueError(f"batches ran out after {len(used)} of num_steps={num_steps} steps; "
+                             "pass an endless iterator (itertools.cycle) or fewer steps") from err
+        params, opt_state, loss = step(params, opt_state, batch, jnp.float32(lr))
+        loss = float(loss)
+        avg = loss if not smoothed else smoothing * loss + (1 - smoothing) * smoothed[-1]
+        used.append(float(lr))
+        losses.append(loss)
+        smoothed.append(avg)
+        best = min(best, avg)
+        if not np.isfinite(avg) or avg > diverge_threshold * best:
+            break
+    result = {"lrs": np.array(used), "losses": np.array(losses), "smoothed": np.array(smoothed)}
+    result["suggested_lr"] = suggest_lr(result["lrs"], result["smoothed"], skip_start=skip_start, skip_end=skip_end)
+    return result
+
+
+def suggest_lr(lrs: np.ndarray, smoothed: np.ndarray, *, skip_start: int = 10, skip_end: int = 5) -> float:
+    """LR at the steepest descent of the smoothed loss (``np.gradient`` minimum), skipping the ends."""
+    lrs, smoothed = np.asarray(lrs), np.asarray(smoothed)
+    end = len(lrs) - skip_end
+    if end - skip_start < 2:
+        skip_start, end = 0, len(lrs)
+    window = smoothed[skip_start:end]
+    finite = np.isfinite(window)
+    if finite.sum() < 2:
+        raise ValueError("the range test has fewer than two finite losses; lower start_lr or end_lr")
+    slope = np.gradient(np.where(finite, window, np.nanmax(window[finite])))
+    return float(lrs[skip_start + int(np.argmin(slope))])
+
+
+def plot_lr_finder(result: dict[str, Any], *, path: str, title: str = "LR range test") -> str:
+    """Loss against LR (log x-axis) with the suggested LR marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(result["lrs"], result["losses"], alpha=0.3, label="loss")
+    ax.plot(result["lrs"], result["smoothed"], label="smoothed loss")
+    ax.axvline(result["suggested_lr"], color="r", ls="--", label=f"suggested {result['suggested_lr']:.2e}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
