@@ -38,8 +38,15 @@ def random_coco(seed, *, num_images=40, num_categories=5, crowded_image=True):
             annotations.append({"id": ann_id, "image_id": img["id"], "category_id": category,
                                 "bbox": [x, y, w, h], "area": area, "iscrowd": crowd})
             ann_id += 1
+            twin = rng.uniform()
+            if twin < 0.3:  # an identical (IoU ties) or shifted overlapping twin of this box
+                shift = 0.0 if twin < 0.15 else rng.uniform(0.05, 0.2) * w
+                annotations.append({"id": ann_id, "image_id": img["id"], "category_id": category,
+                                    "bbox": [x + shift, y, w, h], "area": w * h, "iscrowd": 0})
+                ann_id += 1
+            noise = rng.choice([0.01, 0.05, 0.15])
             for _ in range(rng.integers(0, 4)):  # detections near this object
-                jitter = rng.normal(0, 0.15, 4) * [w, h, w, h]
+                jitter = rng.normal(0, noise, 4) * [w, h, w, h]
                 results.append({"image_id": img["id"],
                                 "category_id": category if rng.uniform() < 0.85 else
                                 int(rng.choice(category_ids + [99])),
