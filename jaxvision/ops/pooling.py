@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxvision.ops.geometry import pool_output_size
-from jaxvision.ops.padding import padding_pairs
+from jaxvision.ops.padding import pad_images, padding_pairs
 
 IntPair = Union[int, Sequence[int]]
 
@@ -152,13 +152,19 @@ def lp_pool(x: jnp.ndarray, *, p: float, window: IntPair, stride: IntPair | None
             padding: IntPair = 0) -> jnp.ndarray:
     """``(sum |x_i|^p)^(1/p)`` over each window (C-2 4991-4996): p=1 is the sum, p=2 the
     Euclidean norm, large p approaches max of ``|x|``. (PyTorch's ``lp_pool2d`` agrees on
-    non-negative inputs.)"""
+    non-negative inputs.) Each window is scaled by its maximum first, so large ``p`` neither
+    overflows nor underflows; zero padding adds nothing.
+    """
     if p <= 0:
         raise ValueError(f"p={p} must be positive")
     x = _check_nhwc(x)
-    window_hw = _pair(window, "window")
-    mean = avg_pool(jnp.abs(x) ** p, window=window_hw, stride=stride, padding=padding)
-    return (mean * math.prod(window_hw)) ** (1.0 / p)
+    window = _pair(window, "window")
+    stride = window if stride is None else _pair(stride, "stride")
+    values = jnp.abs(_window_values(pad_images(x, padding), window, stride))
+    peak = values.max(axis=-1, keepdims=True)
+    safe_peak = jnp.where(peak > 0, peak, 1)
+    norm = ((values / safe_peak) ** p).sum(axis=-1) ** (1.0 / p)
+    return jnp.where(peak[..., 0] > 0, peak[..., 0] * norm, 0)
 
 
 def _window_values(x, window, stride):
