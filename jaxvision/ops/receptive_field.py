@@ -449,7 +449,7 @@ def support_extent(field: np.ndarray, *, threshold: float = 0.0) -> tuple[int, i
 
 
 def mass_extent(field: np.ndarray, *, mass: float = 0.95) -> int:
-    """Side of the smallest square, centred on the peak, holding ``mass`` of the map's total.
+    """Side of the smallest square, centred on the map's centroid, holding ``mass`` of its total.
 
     A one-number summary of an effective receptive field (host-side).
     """
@@ -457,7 +457,9 @@ def mass_extent(field: np.ndarray, *, mass: float = 0.95) -> int:
     total = field.sum()
     if total == 0:
         return 0
-    peak_row, peak_col = np.unravel_index(np.argmax(field), field.shape)
+    rows, cols = np.indices(field.shape)
+    peak_row = int(np.floor((rows * field).sum() / total + 0.5))
+    peak_col = int(np.floor((cols * field).sum() / total + 0.5))
     for radius in range(max(field.shape)):
         box = field[max(0, peak_row - radius): peak_row + radius + 1,
                     max(0, peak_col - radius): peak_col + radius + 1]
