@@ -1,0 +1,135 @@
+"""Detection evaluation: COCO AP/AR, VOC AP, precision/recall curves, F1 and PR plots.
+
+The engines live in :mod:`jaxvision.metrics.coco` (pycocotools-exact COCO evaluation) and
+:mod:`jaxvision.metrics.voc` (VOC matching and the 11-point / all-point / 101-point
+interpolations); this module re-exports them and adds the adapter for jaxvision detectors'
+padded outputs, curve helpers and plotting. Evaluation runs with numpy on the host.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from jaxvision.metrics.coco import (AREA_LABELS, DEFAULT_AREA_RANGES, STAT_NAMES, COCOEvaluation,
+                                    coco_evaluate, coco_evaluate_detailed, evaluate_arrays,
+                                    summarize)
+from jaxvision.metrics.voc import (INTERPOLATIONS, ap_all_point, ap_coco101, ap_eleven_point,
+                                   average_precision, interpolated_precision,
+                                   match_voc_class, precision_recall_from_ranked, voc_evaluate)
+from jaxvision.ops.boxes import BOX_FORMATS
+
+__all__ = [
+    "AREA_LABELS", "DEFAULT_AREA_RANGES", "STAT_NAMES", "COCOEvaluation", "coco_evaluate",
+    "coco_evaluate_detailed", "coco_evaluate_padded", "evaluate_arrays", "summarize",
+    "INTERPOLATIONS", "ap_all_point", "ap_coco101", "ap_eleven_point", "average_precision",
+    "interpolated_precision", "match_voc_class", "precision_recall_from_ranked", "voc_evaluate",
+    "f1_scores",
+    "best_f1", "precision_recall_curve", "plot_precision_recall", "padded_to_coco",
+]
+
+
+def _to_xywh(boxes: np.ndarray, box_format: str) -> np.ndarray:
+    if box_format not in BOX_FORMATS:
+        raise ValueError(f"box_format={box_format!r}; use one of {BOX_FORMATS}")
+    a, b, c, d = np.moveaxis(boxes, -1, 0)
+    if box_format == "xywh":
+        return boxes
+    if box_format == "xyxy":
+        return np.stack([a, b, c - a, d - b], -1)
+    if box_format == "cxcywh":
+        return np.stack([a - c / 2, b - d / 2, c, d], -1)
+    return np.stack([b, a, d - b, c - a], -1)  # yxyx
+
+
+def padded_to_coco(*, gt_boxes, gt_classes, gt_valid, det_boxes, det_scores, det_classes,
+                   det_valid, num_classes: int, box_format: str = "xyxy", gt_crowd=None,
+                   gt_area=None) -> tuple[dict, list[dict]]:
+    """COCO-format dicts from padded batches (images are 0..N-1, categories 0..C-1).
+
+    ``gt_*``: ``[N, G, ...]``; ``det_*``: ``[N, D, ...]``; padded entries have ``valid=False``.
+    ``gt_area`` defaults to the box area (COCO uses the mask area when it has masks).
+    """
+    gt_boxes = _to_xywh(np.asarray(gt_boxes, np.float64), box_format)
+    det_boxes = _to_xywh(np.asarray(det_boxes, np.float64), box_format)
+    gt_valid, det_valid = np.asarray(gt_valid, bool), np.asarray(det_valid, bool)
+    gt_classes, det_classes = np.asarray(gt_classes), np.asarray(det_classes)
+    det_scores = np.asarray(det_scores, np.float64)
+    crowd = np.zeros(gt_valid.shape, bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
+    area = gt_boxes[..., 2] * gt_boxes[..., 3] if gt_area is None else np.asarray(gt_area, float)
+    n_img, n_gt = np.nonzero(gt_valid)
+    annotations = [{"id": i + 1, "image_id": int(n), "category_id": int(gt_classes[n, g]),
+                    "bbox": gt_boxes[n, g].tolist(), "area": float(area[n, g]),
+                    "iscrowd": int(crowd[n, g])} for i, (n, g) in enumerate(zip(n_img, n_gt))]
+    d_img, d_idx = np.nonzero(det_valid)
+    results = [{"image_id": int(n), "category_id": int(det_classes[n, d]),
+                "bbox": det_boxes[n, d].tolist(), "score": float(det_scores[n, d])}
+               for n, d in zip(d_img, d_idx)]
+    ground_truth = {"images": [{"id": i} for i in range(gt_valid.shape[0])],
+                    "annotations": annotations,
+                    "categories": [{"id": c} for c in range(num_classes)]}
+    return ground_truth, results
+
+
+def coco_evaluate_padded(*, num_classes: int, box_format: str = "xyxy", gt_crowd=None,
+                         gt_area=None, detailed: bool = False, evaluation_options=None,
+                         **arrays):
+    """COCO AP/AR of a jaxvision detector's padded outputs (see :func:`padded_to_coco`).
+
+    Pass ``gt_boxes, gt_classes, gt_valid, det_boxes, det_scores, det_classes, det_valid``
+    (numpy or jax arrays). Returns the 12 numbers, or a :class:`COCOEvaluation` if ``detailed``.
+    """
+    ground_truth, results = padded_to_coco(num_classes=num_classes, box_format=box_format,
+                                           gt_crowd=gt_crowd, gt_area=gt_area, **arrays)
+    evaluation = coco_evaluate_detailed(ground_truth, results, **(evaluation_options or {}))
+    return evaluation if detailed else evaluation.stats
+
+
+def precision_recall_curve(scores, true_positive, *, num_ground_truth: int):
+    """``(recall, precision, thresholds)`` of scored detections, ranked by a stable sort."""
+    scores = np.asarray(scores, np.float64)
+    order = np.argsort(-scores, kind="stable")
+    recall, precision = precision_recall_from_ranked(np.asarray(true_positive, bool)[order],
+                                                     num_ground_truth=num_ground_truth)
+    return recall, precision, scores[order]
+
+
+def f1_scores(precision, recall) -> np.ndarray:
+    """``2PR / (P + R)`` elementwise, 0 where both are 0."""
+    precision, recall = np.asarray(precision, np.float64), np.asarray(recall, np.float64)
+    total = precision + recall
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, 2 * precision * recall / np.where(total > 0, total, 1), 0.0)
+
+
+def best_f1(precision, recall, thresholds) -> tuple[float, float]:
+    """The highest F1 along a curve and the score threshold that reaches it."""
+    f1 = f1_scores(precision, recall)
+    if f1.size == 0:
+        return 0.0, float("nan")
+    best = int(np.argmax(f1))
+    return float(f1[best]), float(np.asarray(thresholds)[best])
+
+
+def plot_precision_recall(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+                          path: str, title: str = "Precision-recall",
+                          interpolated: bool = True) -> None:
+    """Saves a PNG of ``{label: (recall, precision)}`` curves (dashed: raw, solid: envelope)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    for label, (recall, precision) in curves.items():
+        recall, precision = np.asarray(recall), np.asarray(precision)
+        line = axis.plot(recall, precision, "--", alpha=0.5)[0] if not interpolated else None
+        color = line.get_color() if line is not None else None
+        steps = interpolated_precision(precision) if interpolated else precision
+        axis.step(recall, steps, where="post", label=label, color=color)
+    axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
