@@ -1,6 +1,6 @@
 """Training engine: state, step bodies, parallel modes, checkpoints and the loop."""
 
-from jaxvision.train.checkpoint import CheckpointError, Checkpointer
+from jaxvision.train.checkpoint import CheckpointError, CheckpointMismatchError, Checkpointer
 from jaxvision.train.config import default_config, validate_config
 from jaxvision.train.loop import NonFiniteError, load_state, train_and_evaluate
 from jaxvision.train.parallel import Parallel, make_parallel
@@ -9,7 +9,7 @@ from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
 from jaxvision.train.writers import read_metrics
 
 __all__ = [
-    "CheckpointError", "Checkpointer", "NonFiniteError", "Parallel", "StepOptions",
+    "CheckpointError", "CheckpointMismatchError", "Checkpointer", "NonFiniteError", "Parallel", "StepOptions",
     "TrainState", "create_train_state", "default_config", "load_state", "make_eval_step",
     "make_parallel", "make_train_step", "read_metrics", "train_and_evaluate", "validate_config",
 ]

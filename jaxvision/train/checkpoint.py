@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
-    """No checkpoint in the directory could be restored intact."""
+    """A checkpoint is damaged (or none in the directory could be restored intact)."""
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint is intact but holds a different state layout (another model or
+    optimizer): falling back to older steps would not help."""
 
 
 @jax.jit
@@ -48,6 +53,12 @@ def fingerprint(tree: Any) -> list[jax.Array]:
 
 def _fingerprint_ints(tree: Any) -> list[int]:
     return [int(v) for v in jax.device_get(fingerprint(tree))]
+
+
+def _layout(tree: Any) -> list[str]:
+    """``path:shape:dtype`` of every leaf: what a restore target must agree with."""
+    leaves = jax.tree_util.tree_flatten_with_path(jax.eval_shape(lambda: tree))[0]
+    return [f"{jax.tree_util.keystr(path)}:{list(leaf.shape)}:{leaf.dtype}" for path, leaf in leaves]
 
 
 class Checkpointer:
@@ -81,7 +92,7 @@ class Checkpointer:
     def save(self, step: int, items: dict, *, meta: dict | None = None,
              metrics: dict | None = None) -> None:
         """Saves the checkpoint arrays ``items`` (``TrainState.checkpoint_items()``) at ``step``."""
-        meta = dict(meta or {}, fingerprint=_fingerprint_ints(items))
+        meta = dict(meta or {}, fingerprint=_fingerprint_ints(items), layout=_layout(items))
         self._manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(items), meta=ocp.args.JsonSave(meta)),
             metrics=metrics, force=True)
@@ -93,19 +104,35 @@ class Checkpointer:
         return self._manager.best_step() if self.best_metric else None
 
     def restore(self, step: int, abstract_items: dict) -> tuple[dict, dict]:
-        """Restores ``step`` into the shapes, dtypes and shardings of ``abstract_items``;
-        raises ``CheckpointError`` when the result does not match its saved fingerprint."""
+        """Restores ``step`` into the shapes, dtypes and shardings of ``abstract_items``.
+
+        Raises ``CheckpointMismatchError`` when the checkpoint holds another layout and
+        ``CheckpointError`` when it cannot be read or does not match its saved fingerprint."""
         try:
-            restored = self._manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_items), meta=ocp.args.JsonRestore()))
+            meta = dict(self._manager.restore(step, args=ocp.args.Composite(
+                meta=ocp.args.JsonRestore()))["meta"])
         except Exception as error:
             raise CheckpointError(f"checkpoint step {step} in {self.directory} cannot be read: "
                                   f"{type(error).__name__}: {error}") from error
-        items, meta = restored["state"], dict(restored["meta"])
-        expected = meta.pop("fingerprint", None)
-        if expected is None or _fingerprint_ints(items) != list(expected):
+        expected_layout = _layout(abstract_items)
+        if meta.get("layout") != expected_layout:
+            saved = meta.get("layout") or []
+            diff = next((f"saved {a!r}, expected {b!r}" for a, b in zip(saved, expected_layout)
+                         if a != b), f"{len(saved)} arrays saved, {len(expected_layout)} expected")
+            raise CheckpointMismatchError(
+                f"checkpoint step {step} in {self.directory} holds a different train state "
+                f"({diff}). Resume with the config it was saved with (see config.json next to "
+                "it) or use a fresh workdir.")
+        try:
+            items = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_items)))["state"]
+        except Exception as error:
+            raise CheckpointError(f"checkpoint step {step} in {self.directory} cannot be read: "
+                                  f"{type(error).__name__}: {error}") from error
+        if _fingerprint_ints(items) != list(meta.pop("fingerprint", [])):
             raise CheckpointError(f"checkpoint step {step} in {self.directory} is corrupted: its "
                                   "arrays do not match the fingerprint saved with them")
+        meta.pop("layout")
         return items, meta
 
     def restore_latest(self, abstract_items: dict) -> tuple[int, dict, dict] | None:

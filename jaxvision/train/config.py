@@ -36,8 +36,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.grad_accum_steps = 1
     c.compute_dtype = "float32"  # 'bfloat16' for mixed precision (params stay float32)
     c.sam = ml_collections.ConfigDict(dict(rho=0.0, group_size=0))  # rho 0: off; group 0: whole batch
-    # On-device augmentation (jaxvision.augment.build); empty ops: none.
-    c.augment = ml_collections.ConfigDict(dict(ops=()))
+    # On-device augmentation (jaxvision.augment.build): a preset name and/or a list of ops,
+    # e.g. preset='cifar' or ops=('flip', 'crop') with crop_padding=4. Neither: no augmentation.
+    c.augment = ml_collections.ConfigDict(dict(preset="", ops=()))
     # Devices.
     c.parallel = "jit"  # 'none' | 'jit' | 'pmap'
     c.num_devices = 0  # 0: all visible devices

@@ -64,12 +64,13 @@ def create_model(config, *, num_classes: int, parallel: Parallel):
 
 
 def _build_augment(config, num_classes: int):
-    ops = config.augment.get("ops", ())
-    if not ops and not config.augment.get("preset"):
+    """``jaxvision.augment.build`` of ``config.augment``, or None when it names no op."""
+    spec = {k: v for k, v in config.augment.items() if not (k == "preset" and not v)}
+    if not spec.get("ops") and "preset" not in spec:
         return None
     from jaxvision import augment
 
-    return augment.build(config.augment, num_classes=num_classes)
+    return augment.build(spec, num_classes=num_classes)
 
 
 def _mean_metrics(window: list[dict]) -> dict[str, float]:

@@ -121,9 +121,11 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
                 batch_stats = lax.pmean(batch_stats, axis)
 
         grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
         updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        # An overflowing update is as bad as a NaN gradient: it would leave inf parameters.
+        finite = (jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
+                  & jnp.isfinite(optax.tree.norm(updates)))
         keep_if_bad = lambda new, old: jax.tree.map(  # noqa: E731
             lambda n, o: jnp.where(finite, n, o), new, old)
         new_state = state.replace(
