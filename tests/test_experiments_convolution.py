@@ -19,3 +19,24 @@ def test_convolution_basics_smoke(tmp_path):
     for name in ("report.md", "filters.png", "gabor.png", "padding.png", "stride_dilation.png"):
         assert os.path.getsize(tmp_path / name) > 0
     assert "62.0" in (tmp_path / "report.md").read_text()
+
+
+def test_receptive_fields_smoke(tmp_path):
+    from experiments import receptive_fields
+
+    config = receptive_fields.get_config()
+    config.models = "small_cnn,mlp,not_a_model"
+    config.image_size = 16
+    config.erf_batch = 2
+    config.depths = "2,3"
+    results = receptive_fields.main(config, str(tmp_path))
+    assert results["course_stride2"] == [3, 5, 9]
+    small = results["models"]["small_cnn"]
+    assert small["theoretical"]["stage0"] == 3 and small["theoretical"]["stage1"] == 8
+    assert small["theoretical"]["output"] is None          # global
+    assert results["models"]["mlp"]["theoretical"]["output"] is None
+    assert results["depths"][3]["theoretical"] == 7
+    report = (tmp_path / "report.md").read_text()
+    assert "not_a_model`: not registered" in report
+    for name in ("erf_models.png", "erf_depth.png"):
+        assert os.path.getsize(tmp_path / name) > 0
