@@ -134,13 +134,13 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """Expands presets and validates a config into ``(ops, {op: options})``."""
     config = _as_dict(config)
     preset = config.pop("preset", None)
-    if preset is not None:
+    if preset:
         if preset not in PRESETS:
             raise ValueError(f"unknown augmentation preset {preset!r}; valid presets: "
                              f"{', '.join(sorted(PRESETS))}")
         base = dict(PRESETS[preset])
-        if "ops" in config:
-            base.pop("ops")
+        if not config.get("ops"):  # an empty op list keeps the preset's ops
+            config.pop("ops", None)
         config = {**base, **config}
     ops = list(config.pop("ops", []))
     unknown = [name for name in ops if name not in OPS]
@@ -164,6 +164,8 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
         options[op_name][option] = value
 
     for key, value in config.items():
+        if hasattr(value, "to_dict"):  # a nested ConfigDict
+            value = value.to_dict()
         if key in options and isinstance(value, dict):
             for option, v in value.items():
                 set_option(key, option, v, f"{key}.{option}")
