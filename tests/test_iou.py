@@ -77,7 +77,8 @@ def test_pairwise_matches_numpy_reference():
 def test_aligned_equals_pairwise_diagonal_and_batched():
     rng = np.random.default_rng(1)
     a, b = _random_boxes(rng, 6).astype(np.float32), _random_boxes(rng, 6).astype(np.float32)
-    for fn in (I.box_iou, I.generalized_box_iou, I.distance_box_iou, I.complete_box_iou):
+    for plain in (I.box_iou, I.generalized_box_iou, I.distance_box_iou, I.complete_box_iou):
+        fn = jax.jit(plain, static_argnames="aligned")
         pairwise = fn(a, b)
         np.testing.assert_allclose(fn(a, b, aligned=True), np.diag(pairwise), rtol=1e-6)
         batched = fn(np.stack([a, b]), np.stack([b, a]))

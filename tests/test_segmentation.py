@@ -101,10 +101,11 @@ def test_losses_jit_vmap_per_image_and_errors():
     fn = lambda x, y: S.dice_ce_loss(x[None], y[None], include_background=False)
     eager = np.array([fn(logits[i], labels[i]) for i in range(2)])
     np.testing.assert_allclose(jax.jit(jax.vmap(fn))(logits, labels), eager, rtol=1e-6)
-    per_image = S.multiclass_dice_loss(logits, labels, per_image=True)
-    singles = [S.multiclass_dice_loss(logits[i:i + 1], labels[i:i + 1]) for i in range(2)]
+    loss = jax.jit(S.multiclass_dice_loss, static_argnames="per_image")
+    per_image = loss(logits, labels, per_image=True)
+    singles = [loss(logits[i:i + 1], labels[i:i + 1]) for i in range(2)]
     np.testing.assert_allclose(per_image, np.mean(singles), rtol=1e-6)
-    grads = jax.grad(lambda x: S.multiclass_dice_loss(x, labels))(logits)
+    grads = jax.jit(jax.grad(lambda x: S.multiclass_dice_loss(x, labels)))(logits)
     assert np.all(np.isfinite(grads))
     with pytest.raises(ValueError, match="labels must have shape"):
         S.multiclass_dice_loss(logits, labels[:, :3])

@@ -8,12 +8,16 @@ Conventions (the choices torchvision leaves open, made explicit):
   (torchvision's ``>``), so IoU exactly at the threshold survives.
 * Candidates need ``score > score_threshold`` (strict, as RetinaNet's 0.05 filter).
 * Outputs have a fixed size ``max_output_size``: kept indices in decreasing score order,
-  padded with -1, plus a ``valid`` mask. Everything runs under ``jit`` and ``vmap``.
+  padded with -1, plus a ``valid`` mask. Everything runs under ``jit`` and ``vmap``; the
+  functions are jitted themselves (sizes and ``method`` static, thresholds traced), so eager
+  calls compile once per input shape.
 * Per-class NMS only lets boxes of the same class suppress each other (a class mask on the IoU
   matrix; exact, unlike the coordinate-offset trick).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +32,7 @@ def _sorted_candidates(scores: jax.Array, top_k: int) -> jax.Array:
     return jnp.argsort(-scores, stable=True)[:top_k]
 
 
+@functools.partial(jax.jit, static_argnames=("max_output_size", "pre_nms_top_k"))
 def nms_padded(boxes: jax.Array, scores: jax.Array, *, iou_threshold: float,
                max_output_size: int, score_threshold: float = -jnp.inf,
                pre_nms_top_k: int | None = None,
@@ -75,6 +80,7 @@ def batched_nms(boxes, scores, class_ids, *, iou_threshold: float) -> np.ndarray
     return np.asarray(indices)[np.asarray(valid)]
 
 
+@functools.partial(jax.jit, static_argnames=("max_output_size", "method"))
 def soft_nms(boxes: jax.Array, scores: jax.Array, *, max_output_size: int,
              method: str = "gaussian", sigma: float = 0.5, iou_threshold: float = 0.3,
              score_threshold: float = 0.001,
@@ -88,7 +94,7 @@ def soft_nms(boxes: jax.Array, scores: jax.Array, *, max_output_size: int,
     """
     if method not in _SOFT_METHODS:
         raise ValueError(f"method must be one of {_SOFT_METHODS}, got {method!r}")
-    if method == "gaussian" and sigma <= 0:
+    if method == "gaussian" and isinstance(sigma, (int, float)) and sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
     boxes = jnp.asarray(boxes)
     scores = jnp.asarray(scores)
@@ -120,6 +126,7 @@ def soft_nms(boxes: jax.Array, scores: jax.Array, *, max_output_size: int,
     return indices.astype(jnp.int32), kept_scores, valid
 
 
+@functools.partial(jax.jit, static_argnames=("pre_nms_top_k", "max_detections"))
 def multiclass_nms(boxes: jax.Array, class_scores: jax.Array, *, iou_threshold: float = 0.5,
                    score_threshold: float = 0.05, pre_nms_top_k: int = 1000,
                    max_detections: int = 100) -> dict[str, jax.Array]:
