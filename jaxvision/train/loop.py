@@ -110,12 +110,12 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
         compute_dtype=COMPUTE_DTYPES[config.compute_dtype], sam_rho=config.sam.rho,
         sam_group_size=config.sam.group_size or None, axis_name=parallel.axis_name,
         batch_stats_synced=bn_synced)
+    augment_fn = _build_augment(config, num_classes)  # validates before anything compiles
     input_shape = (1, *datasets.image_shape)
     state = jax.jit(functools.partial(create_train_state, model, tx, seed=config.seed,
                                       input_shape=input_shape),
                     out_shardings=parallel.replicated)()
-    train_step = parallel.compile_train_step(
-        make_train_step(options, _build_augment(config, num_classes)))
+    train_step = parallel.compile_train_step(make_train_step(options, augment_fn))
     eval_step = parallel.compile_eval_step(make_eval_step(options))
 
     with open(os.path.join(workdir, "config.json"), "w") as f:

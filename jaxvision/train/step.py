@@ -58,7 +58,7 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
     """The train-step body ``(state, batch) -> (state, metrics)``.
 
-    A non-finite loss or gradient leaves params, optimizer state and BatchNorm statistics as
+    A non-finite loss, gradient or update leaves params, optimizer state and BatchNorm statistics as
     they were (only ``step`` advances) and reports ``finite = 0``; the loop decides whether
     to stop or skip.
     """
@@ -79,6 +79,7 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
 
             (loss, aux), grads, sam_stats = sam_value_and_grad(
                 loss_fn, params, micro, rho=options.sam_rho, group_size=options.sam_group_size)
+            sam_stats = {f"sam_{name}": value for name, value in sam_stats.items()}
         else:
             (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, micro)
             sam_stats = {}
