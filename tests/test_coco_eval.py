@@ -152,3 +152,32 @@ def test_empty_results_and_bad_image_ids():
                                  "score": 1.0}])
     with pytest.raises(ValueError, match="categories"):
         coco.coco_evaluate({"images": [], "annotations": []}, [])
+
+
+def test_custom_area_ranges_and_max_detections_match_pycocotools():
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    gt, results = random_coco(21, num_images=25)
+    area_ranges = [[0, 1e10], [0, 20.0 ** 2], [20.0 ** 2, 60.0 ** 2], [60.0 ** 2, 1e10]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(results)), "bbox")
+        evaluator.params.areaRng = area_ranges
+        evaluator.params.maxDets = [1, 5, 20]
+        evaluator.params.iouThrs = np.array([0.3, 0.5, 0.7])
+        evaluator.evaluate()
+        evaluator.accumulate()
+    ours = coco.coco_evaluate_detailed(gt, results, area_ranges=area_ranges,
+                                       max_detections=(1, 5, 20), iou_thresholds=[0.3, 0.5, 0.7])
+    np.testing.assert_allclose(ours.precision, evaluator.eval["precision"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.recall, evaluator.eval["recall"], rtol=0, atol=1e-12)
+    # Per-category AP is the mean over IoU thresholds and recall points of the 'all' range.
+    reference = evaluator.eval["precision"][:, :, :, 0, -1]
+    for k, (category, ap) in enumerate(ours.per_category_ap().items()):
+        values = reference[:, :, k][reference[:, :, k] > -1]
+        assert ap == (np.mean(values) if values.size else -1.0)
+    assert ours.per_category_ap(iou_threshold=0.5)[1] == pytest.approx(
+        np.mean(evaluator.eval["precision"][1, :, 0, 0, -1]), abs=1e-12)
