@@ -1,0 +1,103 @@
+"""Boxes follow the image: a box drawn as a filled rectangle in the mask, transformed as an image,
+agrees with the transformed box; boxes pushed out of the image become invalid."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxvision.augment as A
+
+SIZE, BATCH = 48, 8
+
+
+def _samples():
+    """One box per example (random size and place) plus its filled rectangle as the mask."""
+    rng = np.random.default_rng(0)
+    x1 = rng.integers(4, 20, BATCH)
+    y1 = rng.integers(4, 20, BATCH)
+    x2 = x1 + rng.integers(20, 28, BATCH)
+    y2 = y1 + rng.integers(20, 28, BATCH)
+    boxes = np.stack([x1, y1, x2, y2], -1).astype(np.float32)[:, None]
+    masks = np.zeros((BATCH, SIZE, SIZE), np.int32)
+    for i, (a, b, c, d) in enumerate(boxes[:, 0].astype(int)):
+        masks[i, b:d, a:c] = 1
+    images = rng.uniform(size=(BATCH, SIZE, SIZE, 3)).astype(np.float32)
+    return {"image": jnp.asarray(images), "boxes": jnp.asarray(boxes),
+            "boxes_valid": jnp.ones((BATCH, 1), bool), "mask": jnp.asarray(masks)}
+
+
+def _mask_box(mask):
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None
+    return np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], np.float32)
+
+
+def _iou(a, b):
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    area = lambda z: (z[2] - z[0]) * (z[3] - z[1])  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+GEOMETRIC = {
+    "flip": (A.random_flip_left_right, {}, 0.999),
+    "vflip": (A.random_flip_up_down, {}, 0.999),
+    # Constant padding: a reflected border would mirror the rectangle into the mask too.
+    "crop": (A.random_pad_crop, dict(padding=6, mode="constant"), 0.999),
+    "random_resized_crop": (A.random_resized_crop, dict(scale=(0.3, 1.0), min_box_size=4.0), 0.9),
+    "center_crop": (A.center_crop_resize, dict(crop_fraction=0.75, size=(40, 40)), 0.9),
+    "rotate": (A.random_rotate, dict(degrees=30.0), 0.9),
+    "translate": (A.random_translate, dict(fraction=(0.2, 0.2)), 0.999),
+    "shear": (A.random_shear, dict(shear_x=0.3, shear_y=0.3), 0.9),
+    "zoom": (A.random_zoom, dict(scale=(0.8, 1.4)), 0.9),
+    "affine": (A.random_affine, dict(degrees=20.0, translate=(0.1, 0.1), scale=(0.8, 1.2),
+                                     shear_x=0.2), 0.9),
+    "elastic": (A.random_elastic, dict(alpha=30.0, sigma=4.0), 0.999),
+    # One op: composing two warps makes the box of a box, a looser (conservative) bound.
+    "randaugment": (functools.partial(A.randaugment, num_ops=1, ops=("rotate", "shear_x")),
+                    {}, 0.9),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GEOMETRIC))
+def test_transformed_box_matches_transformed_mask(name):
+    op, options, min_iou = GEOMETRIC[name]
+    keys = jax.random.split(jax.random.key(11), BATCH)
+    out = jax.jit(jax.vmap(functools.partial(op, **options)))(keys, _samples())
+    boxes, valid = np.asarray(out["boxes"])[:, 0], np.asarray(out["boxes_valid"])[:, 0]
+    masks = np.asarray(out["mask"])
+    assert set(np.unique(masks)) <= {0, 1}  # nearest neighbour: labels are never blended
+    checked = 0
+    for i in range(BATCH):
+        reference = _mask_box(masks[i])
+        if not valid[i]:
+            # Invalid only when the mask shows (almost) nothing left of the box.
+            assert reference is None or min(reference[2:] - reference[:2]) < 6, (name, i, reference)
+            continue
+        assert reference is not None, (name, i, boxes[i])
+        iou = _iou(boxes[i], reference)
+        assert iou >= min_iou, (name, i, boxes[i], reference, iou)
+        checked += 1
+    assert checked >= BATCH // 2
+
+
+def test_boxes_that_leave_the_image_become_invalid():
+    sample = {"image": jnp.zeros((32, 32, 3)),
+              "boxes": jnp.array([[1.0, 1.0, 5.0, 5.0], [10.0, 10.0, 30.0, 30.0], [0, 0, 0, 0]]),
+              "boxes_valid": jnp.array([True, True, False]), "mask": jnp.zeros((32, 32), jnp.int32)}
+    out = A.affine(sample, translate_x=-8.0, translate_y=-8.0, min_box_size=1.0)
+    np.testing.assert_array_equal(np.asarray(out["boxes_valid"]), [False, True, False])
+    np.testing.assert_allclose(np.asarray(out["boxes"][1]), [2, 2, 22, 22])
+    np.testing.assert_allclose(np.asarray(out["boxes"][0]), [0, 0, 0, 0])
+    # A box clipped to a sliver thinner than min_box_size is dropped too.
+    out = A.affine(sample, translate_x=-9.0, min_box_size=2.0)
+    assert not bool(out["boxes_valid"][0])
+    out = A.crop_and_resize(sample, top=0, left=0, crop_height=16, crop_width=16, size=(32, 32),
+                            min_box_size=1.0)
+    np.testing.assert_array_equal(np.asarray(out["boxes_valid"]), [True, True, False])
+    np.testing.assert_allclose(np.asarray(out["boxes"][:2]), [[2, 2, 10, 10], [20, 20, 32, 32]])
