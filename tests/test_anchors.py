@@ -145,9 +145,10 @@ def test_matcher_threshold_boundaries_and_empty():
     np.testing.assert_array_equal(labels, [M.POSITIVE, M.NEGATIVE, M.NEGATIVE])  # >= high
     _, labels = M.match_anchors(anchors, gt, positive_threshold=0.9, negative_threshold=0.8)
     np.testing.assert_array_equal(labels, [M.POSITIVE, M.NEGATIVE, M.NEGATIVE])  # low quality
-    matched, labels = M.match_anchors(anchors, gt, np.array([False]))
-    np.testing.assert_array_equal(labels, 0)
-    np.testing.assert_array_equal(matched, 0)
+    for boxes, valid in ((gt, np.array([False])), (np.zeros((0, 4), np.float32), None)):
+        matched, labels = M.match_anchors(anchors, boxes, valid)
+        np.testing.assert_array_equal(labels, M.NEGATIVE)
+        np.testing.assert_array_equal(matched, 0)
     with pytest.raises(ValueError, match="negative_threshold"):
         M.match_anchors(anchors, gt, positive_threshold=0.3, negative_threshold=0.4)
 

@@ -33,13 +33,16 @@ def match_anchors(anchors: jax.Array, gt_boxes: jax.Array, gt_valid: jax.Array |
     """Returns ``(matched_gt_index [A] int32, labels [A] int32)`` for anchors ``[A, 4]``.
 
     ``gt_boxes [G, 4]`` (xyxy) with ``gt_valid [G]``; use ``jax.vmap`` over a batch. With no
-    valid box every anchor is NEGATIVE and points at index 0.
+    valid box (or G = 0) every anchor is NEGATIVE and points at index 0.
     """
     if negative_threshold > positive_threshold:
         raise ValueError(f"negative_threshold ({negative_threshold}) must not exceed "
                          f"positive_threshold ({positive_threshold})")
     anchors = jnp.asarray(anchors)
     gt_boxes = jnp.asarray(gt_boxes, dtype=anchors.dtype)
+    if gt_boxes.shape[0] == 0:  # no boxes at all (prefer padding to a fixed count)
+        zeros = jnp.zeros(anchors.shape[:1], jnp.int32)
+        return zeros, zeros + NEGATIVE
     if gt_valid is None:
         gt_valid = jnp.ones(gt_boxes.shape[:-1], bool)
     quality = box_iou(gt_boxes, anchors)  # [G, A]
