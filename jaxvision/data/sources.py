@@ -167,8 +167,14 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
             raise DatasetNotAvailableError(
                 _not_prepared_message(name, builder.data_dir)
                 + f"\nThe download attempt failed with: {type(error).__name__}: {error}") from None
-    if split not in builder.info.splits:
-        raise ValueError(f"{name} has splits {sorted(builder.info.splits)}, not {split!r}")
+    splits = builder.info.splits
+    num_examples = None
+    if splits:  # empty only for mocked data (tfds.testing.mock_data): counted below
+        try:
+            num_examples = splits[split].num_examples  # also takes slices like 'train[:90%]'
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"{name} has no split {split!r} (its splits: {sorted(splits)}): "
+                             f"{error}") from None
     features = builder.info.features
     if "image" not in features or "label" not in features:
         raise ValueError(f"{name} has no 'image'/'label' features to classify: {sorted(features)}")
@@ -176,7 +182,9 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
     ds = builder.as_dataset(split=split, shuffle_files=False,
                             read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
     ds = ds.map(lambda ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int32)})
-    return Source(ds, builder.info.splits[split].num_examples, label_feature.num_classes,
+    if num_examples is None:
+        num_examples = int(ds.reduce(0, lambda count, _: count + 1))
+    return Source(ds, num_examples, label_feature.num_classes,
                   _check_image_shape(tuple(features["image"].shape), name),
                   tuple(label_feature.names))
 
