@@ -163,7 +163,7 @@ def jaccard_loss(logits_or_probs: jax.Array, labels: jax.Array, *, from_logits: 
                  epsilon: float = 1e-5, include_background: bool = True,
                  background_index: int = 0, class_weights=None, per_image: bool = False,
                  ignore_index: int | None = None) -> jax.Array:
-    """Soft IoU loss ``1 - (Σpg + ε) / (Σp + Σg - Σpg + ε)`` per class (Tversky α = β = 1)."""
+    """Soft IoU loss ``1 - (Σpg + ε) / (Σp + Σg - Σpg + ε)`` per class (Tversky α=β=1)."""
     return tversky_loss(logits_or_probs, labels, alpha=1.0, beta=1.0, from_logits=from_logits,
                         epsilon=epsilon, include_background=include_background,
                         background_index=background_index, class_weights=class_weights,

@@ -47,7 +47,8 @@ def default_recall_thresholds() -> np.ndarray:
     return np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 
 
-DEFAULT_AREA_RANGES = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))
+DEFAULT_AREA_RANGES = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2),
+                       (96 ** 2, 1e5 ** 2))
 AREA_LABELS = ("all", "small", "medium", "large")
 
 
@@ -109,11 +110,14 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
     """The engine, on flat arrays. Images and categories are indices ``0..I-1`` / ``0..K-1``
     in sorted-id order; boxes are xywh; arrays are in annotation / results-list order.
     """
-    iou_thr = default_iou_thresholds() if iou_thresholds is None else np.asarray(iou_thresholds, float)
-    rec_thr = default_recall_thresholds() if recall_thresholds is None else np.asarray(recall_thresholds, float)
+    iou_thr = (default_iou_thresholds() if iou_thresholds is None
+               else np.asarray(iou_thresholds, float))
+    rec_thr = (default_recall_thresholds() if recall_thresholds is None
+               else np.asarray(recall_thresholds, float))
     max_detections = tuple(sorted(int(m) for m in max_detections))
     area_ranges = tuple((float(lo), float(hi)) for lo, hi in area_ranges)
-    T, R, K, A, M = len(iou_thr), len(rec_thr), num_categories, len(area_ranges), len(max_detections)
+    T, R, K = len(iou_thr), len(rec_thr), num_categories
+    A, M = len(area_ranges), len(max_detections)
     max_det = max_detections[-1]
 
     gt_image = np.asarray(gt_image, np.int64)
@@ -289,7 +293,8 @@ def _known(index: np.ndarray, raw_ids: np.ndarray, sorted_ids: np.ndarray) -> np
                                         == raw_ids)
 
 
-def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict], **options) -> COCOEvaluation:
+def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict],
+                           **options) -> COCOEvaluation:
     """Like :func:`coco_evaluate` but returns the full :class:`COCOEvaluation`."""
     for key in ("images", "annotations", "categories"):
         if key not in ground_truth:

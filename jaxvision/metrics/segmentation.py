@@ -18,11 +18,13 @@ def confusion_matrix(predictions: jax.Array, labels: jax.Array, *, num_classes: 
     """``[C, C]`` int32 counts of (true class, predicted class) over all pixels."""
     predictions = jnp.asarray(predictions).astype(jnp.int32).reshape(-1)
     labels = jnp.asarray(labels).astype(jnp.int32).reshape(-1)
-    valid = (labels >= 0) & (labels < num_classes) & (predictions >= 0) & (predictions < num_classes)
+    valid = ((labels >= 0) & (labels < num_classes)
+             & (predictions >= 0) & (predictions < num_classes))
     if ignore_index is not None:
         valid &= labels != ignore_index
     flat = jnp.where(valid, labels * num_classes + predictions, 0)
-    counts = jnp.zeros((num_classes * num_classes,), jnp.int32).at[flat].add(valid.astype(jnp.int32))
+    counts = jnp.zeros((num_classes * num_classes,), jnp.int32)
+    counts = counts.at[flat].add(valid.astype(jnp.int32))
     return counts.reshape(num_classes, num_classes)
 
 

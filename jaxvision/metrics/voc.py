@@ -126,7 +126,8 @@ def match_voc_class(det_image: np.ndarray, det_boxes: np.ndarray, det_scores: np
     order = np.argsort(-det_scores, kind="stable")
     det_image, det_boxes, det_scores = det_image[order], det_boxes[order], det_scores[order]
     gt_order = np.argsort(gt_image, kind="stable")
-    gt_image, gt_boxes, gt_difficult = gt_image[gt_order], gt_boxes[gt_order], gt_difficult[gt_order]
+    gt_image, gt_boxes = gt_image[gt_order], gt_boxes[gt_order]
+    gt_difficult = gt_difficult[gt_order]
     images, gt_start, gt_count = np.unique(gt_image, return_index=True, return_counts=True)
     if len(images):
         slot = np.minimum(np.searchsorted(images, det_image), len(images) - 1)

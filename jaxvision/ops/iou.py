@@ -10,7 +10,8 @@ Definitions (Rezatofighi et al. 2019; Zheng et al. 2020), with ``C`` the smalles
 * IoU  = |A ∩ B| / |A ∪ B|
 * GIoU = IoU - |C \\ (A ∪ B)| / |C|
 * DIoU = IoU - ρ²(centres) / c²   (c = diagonal of C)
-* CIoU = DIoU - α v, with v = 4/π² (atan(w_B/h_B) - atan(w_A/h_A))² and α = v / ((1 - IoU) + v).
+* CIoU = DIoU - α v, with v = 4/π² (atan(w_B/h_B) - atan(w_A/h_A))² and
+  α = v / ((1 - IoU) + v).
   As in torchvision, α is treated as a constant for gradients (``stop_gradient``).
 
 Degenerate boxes are defined rather than NaN (torchvision returns 0/0 = NaN): a zero union gives
