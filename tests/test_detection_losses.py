@@ -138,3 +138,53 @@ def test_iou_losses_values_and_gradients():
         assert grad[2] < 0 and np.all(np.isfinite(grad)), fn.__name__  # pulls x2 to the right
         batched = jax.jit(jax.vmap(fn))(a, b)
         np.testing.assert_allclose(batched, fn(a, b), rtol=1e-6)
+
+
+def _numpy_focal(x, t, alpha=0.25, gamma=2.0):
+    p = 1 / (1 + np.exp(-x))
+    ce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    p_t = p * t + (1 - p) * (1 - t)
+    return ce * (1 - p_t) ** gamma * (alpha * t + (1 - alpha) * (1 - t))
+
+
+def test_anchor_targets_and_retinanet_loss_batched_under_jit():
+    from jaxvision.ops import anchors as A
+    from jaxvision.ops import matcher as M
+    rng = np.random.default_rng(3)
+    anchors = A.generate_anchors((32, 32), strides=(8, 16), sizes=(12.0, 24.0))
+    xy = rng.uniform(0, 18, (2, 4, 2))
+    gt = np.concatenate([xy, xy + rng.uniform(6, 14, (2, 4, 2))], -1).astype(np.float32)
+    classes = rng.integers(0, 3, (2, 4))
+    valid = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
+    targets = jax.vmap(lambda b, c, v: M.anchor_targets(anchors, b, c, v, num_classes=3))(
+        gt, classes, valid)
+    logits = rng.normal(0, 2, (2, len(anchors), 3)).astype(np.float32)
+    deltas = rng.normal(0, 0.3, (2, len(anchors), 4)).astype(np.float32)
+    out = jax.jit(lambda x, d, t: L.retinanet_loss(x, d, t))(logits, deltas, targets)
+    labels = np.asarray(targets["labels"])
+    pos, keep = labels == 1, labels != -1
+    assert pos.sum() >= 4 and (labels == -1).any()
+    onehot = np.eye(3)[classes[np.arange(2)[:, None], np.asarray(targets["matched_index"])]]
+    cls_t = onehot * pos[..., None]
+    np.testing.assert_allclose(targets["class_targets"], cls_t)
+    expected_cls = (_numpy_focal(logits.astype(np.float64), cls_t) * keep[..., None]).sum() / pos.sum()
+    diff = np.abs(deltas - np.asarray(targets["box_targets"]))
+    smooth = np.where(diff < 1 / 9, 0.5 * diff ** 2 * 9, diff - 0.5 / 9).sum(-1)
+    expected_box = (smooth * pos).sum() / pos.sum()
+    np.testing.assert_allclose(out["classification"], expected_cls, rtol=1e-5)
+    np.testing.assert_allclose(out["box"], expected_box, rtol=1e-5)
+    np.testing.assert_allclose(out["loss"], expected_cls + expected_box, rtol=1e-5)
+    # Box targets decode back to the matched boxes; GIoU variant on decoded boxes.
+    from jaxvision.ops.box_coder import decode_boxes
+    decoded = decode_boxes(targets["box_targets"], anchors)
+    np.testing.assert_allclose(np.asarray(decoded)[pos], np.asarray(targets["matched_boxes"])[pos],
+                               atol=1e-4)
+    giou = L.retinanet_loss(logits, deltas, targets, anchors=anchors, box_loss="giou")
+    per_anchor = L.giou_loss(decode_boxes(deltas, anchors), targets["matched_boxes"])
+    np.testing.assert_allclose(giou["box"], np.asarray(per_anchor)[pos].sum() / pos.sum(),
+                               rtol=1e-5)
+    grads = jax.grad(lambda d: L.retinanet_loss(logits, d, targets, anchors=anchors,
+                                                box_loss="giou")["loss"])(deltas)
+    assert np.all(np.isfinite(grads))
+    with pytest.raises(ValueError, match="anchors"):
+        L.retinanet_loss(logits, deltas, targets, box_loss="giou")

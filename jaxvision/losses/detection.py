@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxvision.ops.box_coder import decode_boxes
 from jaxvision.ops.iou import box_iou, complete_box_iou, distance_box_iou, generalized_box_iou
 
 _REDUCTIONS = ("none", "sum", "mean", "num_positives")
@@ -121,3 +122,44 @@ def prior_bias_init(probability: float = 0.01):
         return jnp.full(shape, value, dtype)
 
     return init
+
+
+_BOX_LOSSES = ("l1", "smooth_l1", "giou")
+
+
+def retinanet_loss(class_logits: jax.Array, box_deltas: jax.Array, targets: dict, *,
+                   anchors: jax.Array | None = None, alpha: float = 0.25, gamma: float = 2.0,
+                   box_loss: str = "smooth_l1", smooth_l1_beta: float = 1.0 / 9.0,
+                   box_weight: float = 1.0, box_coder_weights=(1.0, 1.0, 1.0, 1.0)) -> dict:
+    """RetinaNet loss from :func:`jaxvision.ops.matcher.anchor_targets` targets.
+
+    ``class_logits [..., A, K]`` and ``box_deltas [..., A, 4]`` (leading batch axes allowed,
+    with targets stacked the same way, e.g. by ``jax.vmap(anchor_targets)``). Focal loss over
+    every non-ignored anchor and box loss over the positives, both summed and divided by the
+    total number of positive anchors in the batch (at least 1). ``box_loss``: ``"smooth_l1"``
+    or ``"l1"`` on the encoded deltas, or ``"giou"`` on decoded boxes (needs ``anchors``).
+    Returns ``{"loss", "classification", "box", "num_positives"}``.
+    """
+    if box_loss not in _BOX_LOSSES:
+        raise ValueError(f"box_loss must be one of {_BOX_LOSSES}, got {box_loss!r}")
+    labels = targets["labels"]
+    positive = (labels == 1).astype(class_logits.dtype)
+    not_ignored = (labels != -1).astype(class_logits.dtype)
+    num_positives = jnp.maximum(positive.sum(), 1.0)
+    classification = sigmoid_focal_loss(class_logits, targets["class_targets"], alpha=alpha,
+                                         gamma=gamma, weights=not_ignored[..., None],
+                                         reduction="sum") / num_positives
+    if box_loss == "giou":
+        if anchors is None:
+            raise ValueError("box_loss='giou' decodes the deltas and needs anchors=")
+        decoded = decode_boxes(box_deltas, anchors, weights=box_coder_weights)
+        safe_targets = jnp.where(positive[..., None] > 0, targets["matched_boxes"], decoded)
+        per_anchor = giou_loss(decoded, safe_targets)
+    elif box_loss == "l1":
+        per_anchor = l1_loss(box_deltas, targets["box_targets"]).sum(-1)
+    else:
+        per_anchor = smooth_l1_loss(box_deltas, targets["box_targets"],
+                                    beta=smooth_l1_beta).sum(-1)
+    box = jnp.sum(per_anchor * positive) / num_positives
+    return {"loss": classification + box_weight * box, "classification": classification,
+            "box": box, "num_positives": positive.sum()}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxvision.ops.box_coder import encode_boxes
 from jaxvision.ops.iou import box_iou
 
 POSITIVE = 1
@@ -56,3 +57,37 @@ def match_anchors(anchors: jax.Array, gt_boxes: jax.Array, gt_valid: jax.Array |
         is_best = (quality == best_per_gt[:, None]) & (best_per_gt[:, None] > 0) & gt_valid[:, None]
         labels = jnp.where(is_best.any(axis=0), POSITIVE, labels)
     return matched, labels.astype(jnp.int32)
+
+
+def anchor_targets(anchors: jax.Array, gt_boxes: jax.Array, gt_classes: jax.Array,
+                   gt_valid: jax.Array | None = None, *, num_classes: int,
+                   positive_threshold: float = 0.5, negative_threshold: float = 0.4,
+                   allow_low_quality_matches: bool = True,
+                   weights=(1.0, 1.0, 1.0, 1.0)) -> dict[str, jax.Array]:
+    """Training targets of one image for a RetinaNet-style head (sigmoid over K classes).
+
+    Returns ``labels [A]`` (POSITIVE/NEGATIVE/IGNORE), ``matched_index [A]``,
+    ``class_targets [A, K]`` (one-hot for positives, all zero for background and ignored),
+    ``box_targets [A, 4]`` (encoded deltas for positives, 0 elsewhere), ``matched_boxes
+    [A, 4]`` (xyxy, for IoU losses) and ``num_positives``. ``jax.vmap`` it over a batch.
+    """
+    anchors = jnp.asarray(anchors)
+    gt_boxes = jnp.asarray(gt_boxes, anchors.dtype)
+    matched, labels = match_anchors(anchors, gt_boxes, gt_valid,
+                                    positive_threshold=positive_threshold,
+                                    negative_threshold=negative_threshold,
+                                    allow_low_quality_matches=allow_low_quality_matches)
+    positive = labels == POSITIVE
+    if gt_boxes.shape[0] == 0:
+        matched_boxes = jnp.zeros_like(anchors)
+        matched_classes = jnp.zeros(anchors.shape[:1], jnp.int32)
+    else:
+        matched_boxes = gt_boxes[matched]
+        matched_classes = jnp.asarray(gt_classes)[matched]
+    class_targets = jax.nn.one_hot(matched_classes, num_classes, dtype=anchors.dtype)
+    class_targets = class_targets * positive[:, None]
+    deltas = encode_boxes(jnp.where(positive[:, None], matched_boxes, anchors), anchors,
+                          weights=weights)
+    return {"labels": labels, "matched_index": matched, "class_targets": class_targets,
+            "box_targets": jnp.where(positive[:, None], deltas, 0.0),
+            "matched_boxes": matched_boxes, "num_positives": positive.sum()}
