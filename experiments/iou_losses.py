@@ -6,7 +6,7 @@ Expected: from starts that do not overlap the target, the IoU loss has exactly z
           (final IoU > 0.95; DIoU/CIoU in fewer steps than GIoU from disjoint starts). From
           overlapping starts all four converge. Writes report.md, results.json,
           iou_curves.png and trajectories.png.
-Runtime:  about 15 s on 2 CPU cores (one compilation per loss and start). Needs no network.
+Runtime:  about 20 s on 2 CPU cores (one compilation per loss and start). Needs no network.
 
 No network is trained: the four corners of the box are the parameters, optimized with Adam
 (course C-5, IoU / GIoU / DIoU / CIoU, lines 13001-13026). With

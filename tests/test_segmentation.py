@@ -39,7 +39,7 @@ def test_multiclass_dice_notes_d13():
                                           class_weights=[1.0, 2.0, 1.0])
         np.testing.assert_allclose(1 - weighted, (2 / 3 + 4 / 3 + 1) / 4, rtol=1e-14)
         # Dice = F1 from the confusion matrix of the same hard predictions (D15).
-        confusion = SM.confusion_matrix(np.array([0, 1, 1, 2]), labels, num_classes=3)
+        confusion = SM.confusion_matrix(labels, np.array([[0, 1, 1, 2]]), num_classes=3)
         np.testing.assert_allclose(SM.per_class_dice(confusion), per_class, rtol=1e-6)
 
 
@@ -119,8 +119,8 @@ def test_metrics_against_sklearn():
     preds = np.where(rng.uniform(size=labels.shape) < 0.6, labels, rng.integers(0, 5, labels.shape))
     labels[0, 0] = 255
     valid = labels != 255
-    m = jax.jit(lambda p, l: SM.segmentation_metrics(p, l, num_classes=5, ignore_index=255))(
-        preds, labels)
+    m = jax.jit(lambda l, p: SM.segmentation_metrics(l, p, num_classes=5, ignore_index=255))(
+        labels, preds)
     np.testing.assert_array_equal(m["confusion"], skm.confusion_matrix(labels[valid], preds[valid],
                                                                        labels=range(5)))
     iou = skm.jaccard_score(labels[valid], preds[valid], average=None, labels=range(5))
@@ -139,7 +139,7 @@ def test_tiny_tumor_t15_and_absent_class():
     labels = np.zeros((512, 512), np.int32)
     labels[:10, :10] = 1  # 100 tumour pixels
     preds = np.zeros_like(labels)
-    m = SM.segmentation_metrics(preds, labels, num_classes=3)
+    m = SM.segmentation_metrics(labels, preds, num_classes=3)
     assert float(m["pixel_accuracy"]) == 262044 / 262144 == 0.9996185302734375
     assert float(m["per_class_dice"][1]) == 0.0
     assert np.isnan(m["per_class_iou"][2])  # class 2 absent everywhere: undefined, not 0

@@ -13,9 +13,13 @@ import jax
 import jax.numpy as jnp
 
 
-def confusion_matrix(predictions: jax.Array, labels: jax.Array, *, num_classes: int,
+def confusion_matrix(labels: jax.Array, predictions: jax.Array, *, num_classes: int,
                      ignore_index: int | None = None) -> jax.Array:
-    """``[C, C]`` int32 counts of (true class, predicted class) over all pixels."""
+    """``[C, C]`` int32 counts of (true class, predicted class) over all pixels.
+
+    Same argument order and layout as :func:`jaxvision.metrics.classification.confusion_matrix`
+    (and sklearn), plus ``ignore_index`` and range masking.
+    """
     predictions = jnp.asarray(predictions).astype(jnp.int32).reshape(-1)
     labels = jnp.asarray(labels).astype(jnp.int32).reshape(-1)
     valid = ((labels >= 0) & (labels < num_classes)
@@ -70,10 +74,10 @@ def pixel_accuracy(confusion: jax.Array) -> jax.Array:
     return _ratio(jnp.trace(confusion), confusion.sum())
 
 
-def segmentation_metrics(predictions: jax.Array, labels: jax.Array, *, num_classes: int,
+def segmentation_metrics(labels: jax.Array, predictions: jax.Array, *, num_classes: int,
                          ignore_index: int | None = None) -> dict[str, jax.Array]:
-    """All of the above from predicted and true label maps, as a dict of arrays."""
-    confusion = confusion_matrix(predictions, labels, num_classes=num_classes,
+    """All of the above from true and predicted label maps, as a dict of arrays."""
+    confusion = confusion_matrix(labels, predictions, num_classes=num_classes,
                                  ignore_index=ignore_index)
     return {"confusion": confusion, "per_class_iou": per_class_iou(confusion),
             "per_class_dice": per_class_dice(confusion), "mean_iou": mean_iou(confusion),
