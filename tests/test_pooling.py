@@ -218,6 +218,29 @@ def test_invariances():
     np.testing.assert_array_equal(P.max_pool(spike, window=2), P.max_pool(moved, window=2))
 
 
+def test_gradients_under_jit_match_torch():
+    # Pools must lower to the differentiable reduce_window_max/sum primitives.
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(1, 7, 6, 2)).astype(np.float32)
+    pairs = [
+        (lambda v: P.max_pool(v, window=3, stride=2, padding=1, ceil_mode=True),
+         lambda v: F.max_pool2d(v, 3, 2, 1, ceil_mode=True)),
+        (lambda v: P.avg_pool(v, window=3, stride=2, padding=1, ceil_mode=True),
+         lambda v: F.avg_pool2d(v, 3, 2, 1, ceil_mode=True)),
+        (lambda v: P.lp_pool(jnp.abs(v), p=2, window=2), lambda v: F.lp_pool2d(v.abs(), 2, 2)),
+        (lambda v: P.adaptive_max_pool(v, (3, 4)), lambda v: F.adaptive_max_pool2d(v, (3, 4))),
+    ]
+    for ours, theirs in pairs:
+        weights = rng.normal(size=jax.eval_shape(ours, x).shape).astype(np.float32)
+        grad = jax.jit(jax.grad(lambda v: (ours(v) * weights).sum()))(x)
+        t = torch.from_numpy(x.transpose(0, 3, 1, 2)).requires_grad_(True)
+        (theirs(t) * torch.from_numpy(weights.transpose(0, 3, 1, 2))).sum().backward()
+        np.testing.assert_allclose(grad, t.grad.numpy().transpose(0, 2, 3, 1), rtol=1e-5,
+                                   atol=1e-6)
+
+
 def test_jit_vmap_and_errors():
     rng = np.random.default_rng(7)
     batch = rng.normal(size=(3, 1, 6, 6, 2)).astype(np.float32)

@@ -72,7 +72,9 @@ def max_pool(x: jnp.ndarray, *, window: IntPair, stride: IntPair | None = None,
     x = _check_nhwc(x)
     window, stride, geometry = _window_geometry(x, window, stride, padding, ceil_mode)
     pairs = [(lo, hi) for lo, hi, _ in geometry]
-    return _reduce(x, jnp.array(-jnp.inf, x.dtype), lax.max, window, stride, pairs)
+    # A Python-scalar identity lets JAX pick the differentiable reduce_window_max primitive.
+    lowest = -jnp.inf if jnp.issubdtype(x.dtype, jnp.inexact) else int(jnp.iinfo(x.dtype).min)
+    return _reduce(x, lowest, lax.max, window, stride, pairs)
 
 
 def avg_pool(x: jnp.ndarray, *, window: IntPair, stride: IntPair | None = None,
@@ -83,7 +85,9 @@ def avg_pool(x: jnp.ndarray, *, window: IntPair, stride: IntPair | None = None,
     x = _check_nhwc(x)
     window, stride, geometry = _window_geometry(x, window, stride, padding, ceil_mode)
     pairs = [(lo, hi) for lo, hi, _ in geometry]
-    zero = jnp.array(0, x.dtype)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jnp.float32)
+    zero = 0.0  # a Python scalar: the differentiable reduce_window_sum primitive
     total = _reduce(x, zero, lax.add, window, stride, pairs)
     ones = jnp.ones((1, x.shape[1], x.shape[2], 1), x.dtype)
     if count_include_pad:
