@@ -224,3 +224,16 @@ def test_padded_adapter_matches_pycocotools():
     yxyx = D.coco_evaluate_padded(num_classes=3, box_format="yxyx", **{
         **kwargs, "gt_boxes": gt[..., [1, 0, 3, 2]], "det_boxes": det[..., [1, 0, 3, 2]]})
     np.testing.assert_allclose(list(yxyx.values()), list(stats.values()), atol=1e-12)
+
+
+def test_error_breakdown_kinds():
+    gt = _gt([[0, 0, 10, 10], [20, 0, 10, 10], [50, 50, 10, 10], [80, 80, 10, 10]], [1, 1, 2, 1])
+    dets = _dets([[0, 0, 10, 10],      # TP (car 1)
+                  [0, 0, 10, 9],       # duplicate of car 1
+                  [20, 0, 10, 3],      # localization: IoU 0.3 with car 2
+                  [50, 50, 10, 10],    # classification: class 1 on the class-2 box
+                  [200, 200, 5, 5]],   # background
+                 [0.9, 0.8, 0.7, 0.6, 0.5], [1, 1, 1, 1, 1])
+    counts = D.error_breakdown(gt, dets)
+    assert counts == {"true_positive": 1, "duplicate": 1, "localization": 1,
+                      "classification": 1, "background": 1, "missed": 3}

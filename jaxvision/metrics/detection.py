@@ -18,6 +18,7 @@ from jaxvision.metrics.coco import (AREA_LABELS, DEFAULT_AREA_RANGES, STAT_NAMES
 from jaxvision.metrics.voc import (INTERPOLATIONS, ap_all_point, ap_coco101, ap_eleven_point,
                                    average_precision, interpolated_precision,
                                    match_voc_class, precision_recall_from_ranked, voc_evaluate)
+from jaxvision.metrics.voc import _voc_iou, _xyxy
 from jaxvision.ops.boxes import BOX_FORMATS
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "interpolated_precision", "match_voc_class", "precision_recall_from_ranked", "voc_evaluate",
     "f1_scores",
     "best_f1", "precision_recall_curve", "plot_precision_recall", "padded_to_coco",
+    "error_breakdown",
 ]
 
 
@@ -133,3 +135,58 @@ def plot_precision_recall(curves: Mapping[str, tuple[Sequence[float], Sequence[f
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def error_breakdown(ground_truth: dict, detections: Sequence[dict], *, iou_threshold: float = 0.5,
+                    background_threshold: float = 0.1) -> dict[str, int]:
+    """Counts of true positives, each kind of false positive, and missed objects.
+
+    Detections are matched per class as in :func:`voc_evaluate` (IoU > ``iou_threshold``).
+    Each false positive gets the first kind that applies, judged by its best IoU with the
+    image's ground truth: ``duplicate`` (same class, above the threshold, box already taken),
+    ``localization`` (same class, between ``background_threshold`` and the threshold),
+    ``classification`` (another class, at least ``background_threshold``), else
+    ``background``. ``missed`` counts non-difficult boxes no detection matched. A simplified
+    TIDE-style tally: it counts errors and does not weigh them by their effect on AP.
+    """
+    anns = ground_truth["annotations"]
+    gt_img = np.asarray([a["image_id"] for a in anns])
+    gt_cat = np.asarray([a["category_id"] for a in anns])
+    gt_box = _xyxy(np.asarray([a["bbox"] for a in anns], np.float64).reshape(-1, 4))
+    gt_diff = np.asarray([bool(a.get("difficult", a.get("iscrowd", 0))) for a in anns], bool)
+    dt_img = np.asarray([d["image_id"] for d in detections])
+    dt_cat = np.asarray([d["category_id"] for d in detections])
+    dt_box = _xyxy(np.asarray([d["bbox"] for d in detections], np.float64).reshape(-1, 4))
+    dt_score = np.asarray([d["score"] for d in detections], np.float64)
+    true_positive = np.zeros(len(detections), bool)
+    false_positive = np.zeros(len(detections), bool)
+    for category in np.unique(np.concatenate([gt_cat, dt_cat])):
+        d = np.flatnonzero(dt_cat == category)
+        g = gt_cat == category
+        tp, fp, _ = match_voc_class(dt_img[d], dt_box[d], dt_score[d], gt_img[g], gt_box[g],
+                                    gt_diff[g], iou_threshold=iou_threshold)
+        ranked = d[np.argsort(-dt_score[d], kind="stable")]
+        true_positive[ranked], false_positive[ranked] = tp, fp
+    same_best = np.zeros(len(detections))
+    other_best = np.zeros(len(detections))
+    matched_gt = np.zeros(len(anns), bool)
+    for image in np.unique(dt_img):
+        d = np.flatnonzero(dt_img == image)
+        g = np.flatnonzero(gt_img == image)
+        if not len(g):
+            continue
+        dd, gg = np.repeat(d, len(g)), np.tile(g, len(d))
+        overlaps = _voc_iou(dt_box[dd], gt_box[gg], False).reshape(len(d), len(g))
+        same = dt_cat[d][:, None] == gt_cat[g][None, :]
+        same_best[d] = np.where(same, overlaps, 0.0).max(axis=1)
+        other_best[d] = np.where(~same, overlaps, 0.0).max(axis=1)
+        taken = np.argmax(np.where(same, overlaps, -1.0), axis=1)  # VOC: first best box
+        matched_gt[g[taken[true_positive[d]]]] = True
+    duplicate = false_positive & (same_best > iou_threshold)
+    localization = false_positive & ~duplicate & (same_best >= background_threshold)
+    classification = (false_positive & ~duplicate & ~localization
+                      & (other_best >= background_threshold))
+    background = false_positive & ~duplicate & ~localization & ~classification
+    return {"true_positive": int(true_positive.sum()), "duplicate": int(duplicate.sum()),
+            "localization": int(localization.sum()), "classification": int(classification.sum()),
+            "background": int(background.sum()), "missed": int((~matched_gt & ~gt_diff).sum())}
