@@ -221,6 +221,10 @@ def test_padded_adapter_matches_pycocotools():
     stats = D.coco_evaluate_padded(num_classes=3, **kwargs)
     np.testing.assert_allclose(list(stats.values()), run_pycocotools(ground_truth, results).stats,
                                atol=1e-9, rtol=0)
+    via_dicts = D.coco_evaluate_detailed(ground_truth, results)
+    direct = D.coco_evaluate_padded(num_classes=3, detailed=True, **kwargs)
+    np.testing.assert_array_equal(direct.precision, via_dicts.precision)
+    np.testing.assert_array_equal(direct.recall, via_dicts.recall)
     yxyx = D.coco_evaluate_padded(num_classes=3, box_format="yxyx", **{
         **kwargs, "gt_boxes": gt[..., [1, 0, 3, 2]], "det_boxes": det[..., [1, 0, 3, 2]]})
     np.testing.assert_allclose(list(yxyx.values()), list(stats.values()), atol=1e-12)

@@ -74,17 +74,32 @@ def padded_to_coco(*, gt_boxes, gt_classes, gt_valid, det_boxes, det_scores, det
     return ground_truth, results
 
 
-def coco_evaluate_padded(*, num_classes: int, box_format: str = "xyxy", gt_crowd=None,
-                         gt_area=None, detailed: bool = False, evaluation_options=None,
-                         **arrays):
-    """COCO AP/AR of a jaxvision detector's padded outputs (see :func:`padded_to_coco`).
+def coco_evaluate_padded(*, num_classes: int, gt_boxes, gt_classes, gt_valid, det_boxes,
+                         det_scores, det_classes, det_valid, box_format: str = "xyxy",
+                         gt_crowd=None, gt_area=None, detailed: bool = False,
+                         evaluation_options=None):
+    """COCO AP/AR of a jaxvision detector's padded outputs, without building dicts.
 
-    Pass ``gt_boxes, gt_classes, gt_valid, det_boxes, det_scores, det_classes, det_valid``
-    (numpy or jax arrays). Returns the 12 numbers, or a :class:`COCOEvaluation` if ``detailed``.
+    Same inputs and numbers as ``coco_evaluate(*padded_to_coco(...))``: images are 0..N-1 and
+    categories 0..C-1 (classes outside that range are dropped). Returns the 12 numbers, or a
+    :class:`COCOEvaluation` if ``detailed``.
     """
-    ground_truth, results = padded_to_coco(num_classes=num_classes, box_format=box_format,
-                                           gt_crowd=gt_crowd, gt_area=gt_area, **arrays)
-    evaluation = coco_evaluate_detailed(ground_truth, results, **(evaluation_options or {}))
+    gt_xywh = _to_xywh(np.asarray(gt_boxes, np.float64), box_format)
+    det_xywh = _to_xywh(np.asarray(det_boxes, np.float64), box_format)
+    gt_classes = np.asarray(gt_classes).astype(np.int64)
+    det_classes = np.asarray(det_classes).astype(np.int64)
+    gt_keep = np.asarray(gt_valid, bool) & (gt_classes >= 0) & (gt_classes < num_classes)
+    det_keep = np.asarray(det_valid, bool) & (det_classes >= 0) & (det_classes < num_classes)
+    crowd = np.zeros(gt_keep.shape, bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
+    area = gt_xywh[..., 2] * gt_xywh[..., 3] if gt_area is None else np.asarray(gt_area, float)
+    gt_n, _ = np.nonzero(gt_keep)
+    det_n, _ = np.nonzero(det_keep)
+    evaluation = evaluate_arrays(
+        num_images=gt_keep.shape[0], num_categories=num_classes, gt_image=gt_n,
+        gt_category=gt_classes[gt_keep], gt_boxes=gt_xywh[gt_keep], gt_area=area[gt_keep],
+        gt_crowd=crowd[gt_keep], dt_image=det_n, dt_category=det_classes[det_keep],
+        dt_boxes=det_xywh[det_keep], dt_scores=np.asarray(det_scores, np.float64)[det_keep],
+        category_ids=np.arange(num_classes), **(evaluation_options or {}))
     return evaluation if detailed else evaluation.stats
 
 
