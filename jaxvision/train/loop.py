@@ -196,7 +196,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
                         and not end_of_epoch):
                     check_finite(*pending)
                     save()
-                    log.info("saved checkpoint at step %d", step)
+                    log.info("saving checkpoint at step %d", step)
             check_finite(*pending)
             if window:
                 writer.write(step, "train", _mean_metrics(window), epoch=epoch)
@@ -208,7 +208,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
                      " ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
             _update_early_stopping(loop, config.early_stopping, eval_metrics)
             save(metrics=eval_metrics)
-            log.info("saved checkpoint at step %d", step)
+            log.info("saving checkpoint at step %d", step)
             if loop.stopped_early:
                 log.info("early stopping: %s did not improve for %d epochs",
                          config.early_stopping.metric, config.early_stopping.patience)
