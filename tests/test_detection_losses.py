@@ -156,11 +156,22 @@ def test_anchor_targets_and_retinanet_loss_batched_under_jit():
     gt = np.concatenate([xy, xy + rng.uniform(6, 14, (2, 4, 2))], -1).astype(np.float32)
     classes = rng.integers(0, 3, (2, 4))
     valid = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
-    targets = jax.vmap(lambda b, c, v: M.anchor_targets(anchors, b, c, v, num_classes=3))(
-        gt, classes, valid)
     logits = rng.normal(0, 2, (2, len(anchors), 3)).astype(np.float32)
     deltas = rng.normal(0, 0.3, (2, len(anchors), 4)).astype(np.float32)
-    out = jax.jit(lambda x, d, t: L.retinanet_loss(x, d, t))(logits, deltas, targets)
+    from jaxvision.ops.box_coder import decode_boxes
+
+    @jax.jit
+    def everything(gt, classes, valid, logits, deltas):  # one compilation for the whole test
+        targets = jax.vmap(lambda b, c, v: M.anchor_targets(anchors, b, c, v, num_classes=3))(
+            gt, classes, valid)
+        giou_loss = lambda d: L.retinanet_loss(logits, d, targets, anchors=anchors,
+                                               box_loss="giou")
+        return (targets, L.retinanet_loss(logits, deltas, targets), giou_loss(deltas),
+                jax.grad(lambda d: giou_loss(d)["loss"])(deltas),
+                decode_boxes(targets["box_targets"], anchors),
+                L.giou_loss(decode_boxes(deltas, anchors), targets["matched_boxes"]))
+
+    targets, out, giou, grads, decoded, per_anchor = everything(gt, classes, valid, logits, deltas)
     labels = np.asarray(targets["labels"])
     pos, keep = labels == 1, labels != -1
     assert pos.sum() >= 4 and (labels == -1).any()
@@ -175,16 +186,10 @@ def test_anchor_targets_and_retinanet_loss_batched_under_jit():
     np.testing.assert_allclose(out["box"], expected_box, rtol=1e-5)
     np.testing.assert_allclose(out["loss"], expected_cls + expected_box, rtol=1e-5)
     # Box targets decode back to the matched boxes; GIoU variant on decoded boxes.
-    from jaxvision.ops.box_coder import decode_boxes
-    decoded = decode_boxes(targets["box_targets"], anchors)
     np.testing.assert_allclose(np.asarray(decoded)[pos], np.asarray(targets["matched_boxes"])[pos],
                                atol=1e-4)
-    giou = L.retinanet_loss(logits, deltas, targets, anchors=anchors, box_loss="giou")
-    per_anchor = L.giou_loss(decode_boxes(deltas, anchors), targets["matched_boxes"])
     np.testing.assert_allclose(giou["box"], np.asarray(per_anchor)[pos].sum() / pos.sum(),
                                rtol=1e-5)
-    grads = jax.grad(lambda d: L.retinanet_loss(logits, d, targets, anchors=anchors,
-                                                box_loss="giou")["loss"])(deltas)
     assert np.all(np.isfinite(grads))
     with pytest.raises(ValueError, match="anchors"):
         L.retinanet_loss(logits, deltas, targets, box_loss="giou")
