@@ -118,7 +118,7 @@ class PlainCNN(nn.Module):
 
 
 def fit(model: nn.Module, tx: optax.GradientTransformation, data, *, epochs: int, batch_size: int = 64,
-        seed: int = 0, on_epoch: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+        seed: int = 0, on_epoch: Callable[[int, dict, dict], None] | None = None) -> dict[str, Any]:
     """A minimal jitted loop over numpy arrays for experiments that need the raw state.
 
     Returns the final variables and per-epoch ``train_loss``, ``train_accuracy``,
@@ -162,8 +162,10 @@ def fit(model: nn.Module, tx: optax.GradientTransformation, data, *, epochs: int
         history["test_loss"].append(float(test_loss))
         history["test_accuracy"].append(float(test_acc))
         if on_epoch is not None:
-            on_epoch(epoch, {k: v[-1] for k, v in history.items()})
+            on_epoch(epoch, {k: v[-1] for k, v in history.items()},
+                     {"params": params, "batch_stats": batch_stats})
     history["variables"] = {"params": params, "batch_stats": batch_stats}
+    history["predict"] = lambda variables, x: model.apply(variables, x, train=False)
     return history
 
 
