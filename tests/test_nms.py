@@ -130,3 +130,17 @@ def test_multiclass_nms_and_soft_nms_under_jit():
         np.testing.assert_allclose(got, want, rtol=1e-6)
     for got, want in zip(jax.vmap(soft)(boxes[None].astype(np.float32), flat[None, :30]), eager):
         np.testing.assert_allclose(got[0], want, rtol=1e-6)
+
+
+def test_empty_inputs_give_padding():
+    empty_boxes, empty_scores = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    assert N.nms(empty_boxes, empty_scores, iou_threshold=0.5).shape == (0,)
+    idx, valid = N.nms_padded(empty_boxes, empty_scores, iou_threshold=0.5, max_output_size=3)
+    np.testing.assert_array_equal(idx, -1)
+    assert not np.asarray(valid).any()
+    idx, scores, valid = N.soft_nms(empty_boxes, empty_scores, max_output_size=2)
+    np.testing.assert_array_equal(idx, -1)
+    assert not np.asarray(valid).any()
+    out = N.multiclass_nms(np.zeros((0, 4), np.float32), np.zeros((0, 3), np.float32),
+                           max_detections=4)
+    np.testing.assert_array_equal(out["classes"], -1)

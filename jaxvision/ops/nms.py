@@ -47,6 +47,9 @@ def nms_padded(boxes: jax.Array, scores: jax.Array, *, iou_threshold: float,
     scores = jnp.asarray(scores)
     num_boxes = scores.shape[0]
     top_k = num_boxes if pre_nms_top_k is None else min(pre_nms_top_k, num_boxes)
+    if top_k == 0:  # nothing to keep: all padding
+        return (jnp.full((max_output_size,), -1, jnp.int32),
+                jnp.zeros((max_output_size,), bool))
     order = _sorted_candidates(scores, top_k)
     cand_boxes = boxes[order]
     candidate_ok = scores[order] > score_threshold
@@ -98,6 +101,9 @@ def soft_nms(boxes: jax.Array, scores: jax.Array, *, max_output_size: int,
         raise ValueError(f"sigma must be positive, got {sigma}")
     boxes = jnp.asarray(boxes)
     scores = jnp.asarray(scores)
+    if scores.shape[0] == 0:
+        return (jnp.full((max_output_size,), -1, jnp.int32),
+                jnp.zeros((max_output_size,), scores.dtype), jnp.zeros((max_output_size,), bool))
     same_class = None if class_ids is None else jnp.asarray(class_ids)
 
     def body(step, state):
@@ -142,6 +148,11 @@ def multiclass_nms(boxes: jax.Array, class_scores: jax.Array, *, iou_threshold: 
     class_scores = jnp.asarray(class_scores)
     num_classes = class_scores.shape[-1]
     flat_scores = class_scores.reshape(-1)
+    if flat_scores.shape[0] == 0:
+        return {"boxes": jnp.zeros((max_detections, 4), boxes.dtype),
+                "scores": jnp.zeros((max_detections,), class_scores.dtype),
+                "classes": jnp.full((max_detections,), -1, jnp.int32),
+                "valid": jnp.zeros((max_detections,), bool)}
     order = _sorted_candidates(flat_scores, min(pre_nms_top_k, flat_scores.shape[0]))
     cand_boxes = boxes[order // num_classes]
     cand_scores = flat_scores[order]
