@@ -8,7 +8,7 @@ Module names follow torchvision (``conv1``, ``bn1``, ``layer1_0`` for ``layer1.0
 from __future__ import annotations
 
 import functools
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -38,6 +38,7 @@ class ResNet(nn.Module):
     zero_init_residual: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: Callable | None = None  # e.g. jaxvision.nn.conv_general_dilated_matmul_dw
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -45,10 +46,12 @@ class ResNet(nn.Module):
         if self.stem == "imagenet":
             x = nn.Conv(self.base_features, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
                         use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
+                        conv_general_dilated=self.conv_general_dilated,
                         name="conv1")(x)
         elif self.stem == "cifar":
             x = nn.Conv(self.base_features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                        kernel_init=conv_kernel_init, dtype=self.dtype, name="conv1")(x)
+                        kernel_init=conv_kernel_init, dtype=self.dtype,
+                        conv_general_dilated=self.conv_general_dilated, name="conv1")(x)
         else:
             raise ValueError(f"unknown stem {self.stem!r}; use 'imagenet' or 'cifar'")
         x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
@@ -71,6 +74,7 @@ class ResNet(nn.Module):
                     zero_init_last_bn=self.zero_init_residual,
                     bn_axis_name=self.bn_axis_name,
                     dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated,
                     name=f"layer{stage + 1}_{j}",
                     **extra,
                 )(x, train=train)
@@ -94,6 +98,7 @@ class CifarResNet(nn.Module):
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: Callable | None = None  # e.g. jaxvision.nn.conv_general_dilated_matmul_dw
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -103,7 +108,8 @@ class CifarResNet(nn.Module):
         n = (self.depth - 2) // 6
         x = x.astype(self.dtype)
         x = nn.Conv(self.widths[0], (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv1")(x)
+                    kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated, name="conv1")(x)
         x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                                name="bn1")(x))
         self.sow("intermediates", "stem", x)
@@ -113,6 +119,7 @@ class CifarResNet(nn.Module):
                                shortcut_kind=self.shortcut_kind,
                                drop_path_rate=self.drop_path_rate,
                                bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                               conv_general_dilated=self.conv_general_dilated,
                                name=f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
         x = jnp.mean(x, axis=(1, 2))
@@ -132,6 +139,7 @@ class WideResNet(nn.Module):
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: Callable | None = None  # e.g. jaxvision.nn.conv_general_dilated_matmul_dw
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -140,7 +148,8 @@ class WideResNet(nn.Module):
         n = (self.depth - 4) // 6
         x = x.astype(self.dtype)
         x = nn.Conv(16, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv1")(x)
+                    kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated, name="conv1")(x)
         self.sow("intermediates", "stem", x)
         for stage, width in enumerate((16, 32, 64)):
             for j in range(n):
@@ -149,6 +158,7 @@ class WideResNet(nn.Module):
                                 dropout_rate=self.dropout_rate,
                                 drop_path_rate=self.drop_path_rate,
                                 bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                                conv_general_dilated=self.conv_general_dilated,
                                 name=f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
         x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,

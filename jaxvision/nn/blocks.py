@@ -105,6 +105,7 @@ class ConvBNAct(nn.Module):
     bn_zero_init: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -113,7 +114,8 @@ class ConvBNAct(nn.Module):
         x = nn.Conv(self.features, _pair(self.kernel_size), strides=_pair(self.strides),
                     padding=padding, kernel_dilation=_pair(self.dilation),
                     feature_group_count=self.groups, use_bias=not self.batch_norm,
-                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv")(x)
+                    kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated, name="conv")(x)
         if self.batch_norm:
             x = batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype, name="bn",
                            scale_init=nn.initializers.zeros if self.bn_zero_init
@@ -172,7 +174,8 @@ class _ResidualBase(nn.Module):
             raise ValueError(f"unknown shortcut_kind {self.shortcut_kind!r}; "
                              "use 'projection' or 'option_a'")
         x = nn.Conv(out_features, (1, 1), strides=(strides, strides), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype, name="downsample_conv")(x)
+                    kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated, name="downsample_conv")(x)
         return batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                           name="downsample_bn")(x)
 
@@ -199,6 +202,7 @@ class BasicBlock(_ResidualBase):
     zero_init_last_bn: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
     expansion = 1
 
     @nn.compact
@@ -206,10 +210,12 @@ class BasicBlock(_ResidualBase):
         bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
         y = nn.Conv(self.features, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
                     use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated,
                     name="conv1")(x)
         y = nn.relu(batch_norm(name="bn1", **bn)(y))
         y = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype, name="conv2")(y)
+                    kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated, name="conv2")(y)
         y = batch_norm(name="bn2", scale_init=nn.initializers.zeros if self.zero_init_last_bn
                        else nn.initializers.ones, **bn)(y)
         return self.merge(self.shortcut(x, self.features, train=train), y, train=train)
@@ -233,13 +239,15 @@ class Bottleneck(_ResidualBase):
     zero_init_last_bn: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
         width = int(self.features * (self.base_width / 64.0)) * self.groups
         out_features = self.features * self.expansion
-        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype)
+        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated)
         y = nn.Conv(width, (1, 1), name="conv1", **conv)(x)
         y = nn.relu(batch_norm(name="bn1", **bn)(y))
         y = nn.Conv(width, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
@@ -264,11 +272,13 @@ class PreActBlock(nn.Module):
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
-        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype)
+        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
+                    conv_general_dilated=self.conv_general_dilated)
         pre = nn.relu(batch_norm(name="bn1", **bn)(x))
         if x.shape[-1] != self.features or self.strides != 1:
             shortcut = nn.Conv(self.features, (1, 1), strides=(self.strides,) * 2,

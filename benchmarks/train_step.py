@@ -1,0 +1,268 @@
+"""ResNet-18 (CIFAR stem) train step: jaxvision on XLA:CPU vs the same network in PyTorch eager.
+
+Command (2 CPU cores, about 3 minutes)::
+
+    PYTHONPATH=. python benchmarks/train_step.py --steps 5
+
+Prints one JSON object per line: the machine's float32 matmul peak (measured in this run), the
+jaxvision compile time, XLA's FLOP count for one step, then per framework the median step time,
+images/s and the fraction of the peak, and finally the jaxvision/PyTorch images/s ratio.
+Both sides run batch 128 of 32x32x3, SGD(lr 0.1, momentum 0.9, weight decay 5e-4), BatchNorm in
+training mode, softmax cross-entropy, float32, on the same number of threads.
+
+What was tried (see the final report of issue 4 for the measured numbers)
+-------------------------------------------------------------------------
+* The default XLA:CPU lowering runs convolutions through Eigen's spatial convolution; the
+  backward convolutions are where a plain Flax step loses against PyTorch's oneDNN kernels.
+* ``--xla-flags`` passes XLA flags before JAX starts (e.g. ``--xla_cpu_use_onednn=true``,
+  ``--xla_cpu_use_xnnpack=true``) so variants can be compared run against run.
+* ``--conv-impl`` swaps how the 3x3 convolutions are formulated inside the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per framework")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--depth", type=int, default=18, choices=(18, 34))
+    parser.add_argument("--width", type=int, default=64, help="stem width (64 = ResNet-18)")
+    parser.add_argument("--xla-flags", default="", help="extra XLA_FLAGS, set before JAX starts")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
+    parser.add_argument("--conv-impl", default="xla,matmul_dw",
+                        help="comma-separated jaxvision variants: " + ", ".join(CONV_IMPLS))
+    parser.add_argument("--matmul-size", type=int, default=2048)
+    return parser.parse_args(argv)
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+# ----------------------------------------------------------------------------- jax side
+
+CONV_IMPLS = ("xla", "matmul_dw")
+
+
+def make_jax_step(args, conv_impl: str):
+    """Compiles the jaxvision train step; returns (run_one_step, compile_s, xla_flops)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from jaxvision.models.resnet import ResNet
+    from jaxvision.nn.blocks import BasicBlock
+    from jaxvision.nn.conv import conv_general_dilated_matmul_dw
+
+    if conv_impl not in CONV_IMPLS:
+        raise ValueError(f"unknown --conv-impl {conv_impl!r}; choose from {CONV_IMPLS}")
+    stages = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}[args.depth]
+    model = ResNet(stage_sizes=stages, block=BasicBlock, num_classes=10, stem="cifar",
+                   base_features=args.width,
+                   conv_general_dilated=(conv_general_dilated_matmul_dw
+                                         if conv_impl == "matmul_dw" else None))
+    tx = optax.chain(optax.add_decayed_weights(5e-4), optax.sgd(0.1, momentum=0.9))
+    shape = (args.batch, args.image_size, args.image_size, 3)
+    variables = model.init(jax.random.key(0), jnp.zeros((1,) + shape[1:]), train=False)
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    opt_state = tx.init(params)
+
+    def train_step(params, batch_stats, opt_state, images, labels):
+        def loss_fn(params):
+            logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, images,
+                                          train=True, mutable=["batch_stats"])
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+            return loss, updates["batch_stats"]
+
+        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), batch_stats, opt_state, loss
+
+    rng = jax.random.key(1)
+    images = jax.random.normal(rng, shape, jnp.float32)
+    labels = jax.random.randint(rng, (args.batch,), 0, 10)
+    step = jax.jit(train_step, donate_argnums=(0, 1, 2))
+    start = time.perf_counter()
+    compiled = step.lower(params, batch_stats, opt_state, images, labels).compile()
+    compile_s = time.perf_counter() - start
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get("flops", float("nan")))
+    state = [params, batch_stats, opt_state]
+
+    def run_one_step() -> float:
+        *new_state, loss = compiled(*state, images, labels)
+        state[:] = new_state
+        return float(loss)
+
+    return run_one_step, compile_s, flops
+
+
+def jax_matmul_peak(size: int, repeats: int = 5) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
+    matmul = jax.jit(lambda a, b: a @ b)
+    matmul(a, b).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).block_until_ready()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times)
+
+
+# --------------------------------------------------------------------------- torch side
+
+def make_torch_step(args):
+    """The same ResNet-18 train step in PyTorch eager; returns run_one_step."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(args.threads)
+
+    class Block(nn.Module):
+        def __init__(self, inplanes, planes, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                                                nn.BatchNorm2d(planes))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(out)) + identity)
+
+    class Net(nn.Module):
+        def __init__(self, stages, width):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            layers, inplanes = [], width
+            for s, n in enumerate(stages):
+                planes = width * 2**s
+                for j in range(n):
+                    layers.append(Block(inplanes, planes, 2 if s > 0 and j == 0 else 1))
+                    inplanes = planes
+            self.layers = nn.Sequential(*layers)
+            self.fc = nn.Linear(inplanes, 10)
+
+        def forward(self, x):
+            x = self.layers(torch.relu(self.bn1(self.conv1(x))))
+            return self.fc(x.mean((2, 3)))
+
+    stages = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}[args.depth]
+    torch.manual_seed(0)
+    net = Net(stages, args.width).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    images = torch.randn(args.batch, 3, args.image_size, args.image_size)
+    labels = torch.randint(0, 10, (args.batch,))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run_one_step() -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(images), labels)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return run_one_step
+
+
+def torch_matmul_peak(size: int, threads: int, repeats: int = 5) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if args.xla_flags:
+        if "jax" in sys.modules:
+            raise RuntimeError("--xla-flags must be set before JAX is imported; run the script "
+                               "in a fresh process")
+        flags = f"{flags} {args.xla_flags}".strip()
+        os.environ["XLA_FLAGS"] = flags
+    try:
+        import torch  # noqa: F401
+        have_torch = not args.no_torch
+    except ImportError:
+        have_torch = False
+
+    peak = jax_matmul_peak(args.matmul_size)
+    record = {"what": "matmul_peak", "size": args.matmul_size, "jax_gflops": peak / 1e9}
+    if have_torch:
+        torch_peak = torch_matmul_peak(args.matmul_size, args.threads)
+        record["torch_gflops"] = torch_peak / 1e9
+        peak = max(peak, torch_peak)
+    record["peak_gflops"] = peak / 1e9
+    emit(record)
+
+    steps, info = {}, {}
+    for impl in args.conv_impl.split(","):
+        run, compile_s, flops = make_jax_step(args, impl)
+        steps[f"jaxvision[{impl}]"] = run
+        info[f"jaxvision[{impl}]"] = {"compile_s": compile_s, "xla_gflops_per_step": flops / 1e9}
+        emit({"what": "compile", "framework": f"jaxvision[{impl}]", "compile_s": compile_s,
+              "xla_gflops_per_step": flops / 1e9})
+    flops = next(iter(info.values()))["xla_gflops_per_step"] * 1e9
+    if have_torch:
+        steps["torch_eager"] = make_torch_step(args)
+    # Interleave the frameworks step by step so that load from other processes on a shared
+    # machine hits all of them alike; only ratios from the same run are compared.
+    times = {name: [] for name in steps}
+    losses = {}
+    for i in range(args.warmup + args.steps):
+        for name, run in steps.items():
+            start = time.perf_counter()
+            losses[name] = run()
+            if i >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+    results = {}
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        results[name] = {"what": "train_step", "framework": name, "median_step_s": median,
+                         "images_per_s": args.batch / median,
+                         "fraction_of_peak": flops / median / peak, "threads": args.threads,
+                         "xla_flags": flags, "final_loss": losses[name], "steps": args.steps,
+                         "batch": args.batch, **info.get(name, {})}
+        emit(results[name])
+    if have_torch:
+        for name in info:
+            results[f"ratio[{name}]"] = {
+                "what": "ratio", "framework": name,
+                "images_per_s_over_torch": results[name]["images_per_s"]
+                / results["torch_eager"]["images_per_s"]}
+            emit(results[f"ratio[{name}]"])
+    return results
+
+
+if __name__ == "__main__":
+    main()
