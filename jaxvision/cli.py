@@ -21,6 +21,16 @@ def setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def maybe_initialize_distributed() -> None:
+    """``jax.distributed.initialize()`` on multi-host set-ups (a coordinator address is given,
+    or a TPU pod lists several workers), before any other JAX call; a no-op on one host."""
+    multi_host_tpu = "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
+    if os.environ.get("JAX_COORDINATOR_ADDRESS") or multi_host_tpu:
+        import jax
+
+        jax.distributed.initialize()
+
+
 def run(get_config: Callable, main: Callable, *, name: str | None = None) -> None:
     """Parses flags, builds the config and calls ``main(config, workdir)``."""
     from absl import app, flags
@@ -35,6 +45,7 @@ def run(get_config: Callable, main: Callable, *, name: str | None = None) -> Non
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         setup_logging()
+        maybe_initialize_distributed()
         result = main(config_flag.value, workdir_flag.value)
         if result is not None:
             logging.getLogger("jaxvision").info("result: %s", result)

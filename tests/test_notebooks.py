@@ -1,0 +1,23 @@
+"""The notebooks run top to bottom on embedded data (programmatic API as users call it)."""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes(path, tfds_dir, monkeypatch):
+    monkeypatch.setenv("QUICKSTART_EPOCHS", "3")
+    monkeypatch.setenv("QUICKSTART_DATA_DIR", tfds_dir)
+    monkeypatch.setenv("PYTHONPATH", str(path.parent.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("reloaded test accuracy" in o.get("text", "") for o in outputs)
