@@ -1,0 +1,103 @@
+"""Smoke tests of the issue-4 experiments: tiny configs, real numbers checked."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+
+def test_architectures_counts_flops_and_latency(tmp_path):
+    from experiments import architectures
+
+    config = architectures.get_config()
+    config.models = "lenet5,cifar_resnet20,vit_t16"
+    config.image_size = 32
+    config.latency_repeats = 2
+    rows = {r["model"]: r for r in architectures.main(config, str(tmp_path))}
+    assert rows["lenet5"]["params"] == 61_706
+    assert rows["cifar_resnet20"]["params"] == 269_722
+    # LeNet-5 forward MACs by hand: C1 28*28*6*25, C3 10*10*16*150, F5-F7 400*120+120*84+84*10.
+    macs = 28 * 28 * 6 * 25 + 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
+    # XLA counts 2 FLOPs per MAC, skipping taps that land on zero padding (C1 pads by 2).
+    assert 0.97 * 2 * macs <= rows["lenet5"]["gflops"] * 1e9 <= 1.1 * 2 * macs
+    assert all(r["latency_ms"] > 0 for r in rows.values())
+    assert os.path.exists(tmp_path / "report.md") and os.path.exists(tmp_path / "latency.png")
+
+
+def test_gap_vs_flatten_smoke(tmp_path):
+    from experiments import gap_vs_flatten
+
+    config = gap_vs_flatten.get_config()
+    config.num_epochs = 1
+    config.num_train = 128
+    config.num_test = 64
+    config.param_sizes = (32, 64)
+    config.variable_sizes = (24, 32)
+    config.num_cam_images = 2
+    results = gap_vs_flatten.main(config, str(tmp_path))
+    # Flatten head on a 4x4x128 map (32 px) / 8x8x128 (64 px); GAP head 128*10 + 10.
+    assert results["head_params"][32] == {"gap": 1_290, "flatten": 4 * 4 * 128 * 10 + 10}
+    assert results["head_params"][64]["flatten"] == 8 * 8 * 128 * 10 + 10
+    assert results["resnet50_head"] == {"flatten": 100_353_000, "gap": 2_049_000}
+    assert results["variable_sizes"]["gap"][24].startswith("ok")
+    assert results["variable_sizes"]["flatten"][24].startswith("error")
+    assert 0.0 <= results["cam"]["pointing_accuracy"] <= 1.0
+    for name in ("report.md", "params.png", "cam.png"):
+        assert os.path.exists(tmp_path / name)
+
+
+def test_cam_is_the_weighted_sum_of_the_gap_features():
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.gap_vs_flatten import class_activation_maps
+    from jaxvision import models
+
+    model = models.create("simple_cnn", num_classes=3)
+    x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3))
+    variables = model.init(jax.random.key(1), x, train=False)
+    cams = class_activation_maps(model, variables, x, jnp.array([0, 2]))
+    assert cams.shape == (2, 16, 16)
+    assert float(cams.min()) >= -1e-6 and float(cams.max()) <= 1 + 1e-6
+    # GAP is linear: mean over space of the unnormalised CAM + bias == the logit.
+    feats = models.features(model, variables, x, names=["features"])["features"]
+    kernel = variables["params"]["classifier"]["kernel"]
+    bias = variables["params"]["classifier"]["bias"]
+    logits = model.apply(variables, x, train=False)
+    raw = jnp.einsum("nhwc,ck->nhwk", feats, kernel).mean((1, 2)) + bias
+    np.testing.assert_allclose(raw, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_mlp_vs_cnn_smoke(tmp_path):
+    from experiments import mlp_vs_cnn
+
+    config = mlp_vs_cnn.get_config()
+    config.models = ("mlp", "cnn_gap")
+    config.num_epochs = 1
+    config.max_train_examples = 128
+    config.max_eval_examples = 64
+    config.shifts = (0, 1)
+    results = mlp_vs_cnn.main(config, str(tmp_path))
+    assert results["mlp"]["params"] == 64 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
+    # SimpleCNN (32, 64) on 8x8x1: conv 320 + BN 64 + conv 18,496 + BN 128 + head 650.
+    assert results["cnn_gap"]["params"] == 320 + 64 + 18_496 + 128 + 650
+    for r in results.values():
+        assert 0.0 <= r["permuted_accuracy"] <= 1.0
+        assert set(r["accuracy_vs_shift"]) == {0, 1}
+    with open(tmp_path / "results.json") as f:
+        assert set(json.load(f)) == {"mlp", "cnn_gap"}
+    assert os.path.exists(tmp_path / "accuracy_vs_shift.png")
+
+
+def test_translate_and_permute_helpers():
+    from experiments.mlp_vs_cnn import permute_pixels, translate
+
+    x = np.arange(2 * 3 * 4 * 1).reshape(2, 3, 4, 1)
+    shifted = translate(x, 1, -1)
+    np.testing.assert_array_equal(shifted[:, 1:, :-1], x[:, :-1, 1:])
+    assert (shifted[:, 0] == 0).all() and (shifted[:, :, -1] == 0).all()
+    perm = np.random.default_rng(0).permutation(12)
+    y = permute_pixels(x, perm)
+    np.testing.assert_array_equal(np.sort(y.reshape(2, -1), 1), np.sort(x.reshape(2, -1), 1))
+    np.testing.assert_array_equal(y.reshape(2, 12)[:, 0], x.reshape(2, 12)[:, perm[0]])
