@@ -1,1 +1,31 @@
-"""jaxvision.ops."""
+"""Pure array operations: convolution and filters, padding, pooling, size and receptive-field
+arithmetic, and the box math of detection (formats, IoU family, NMS, anchors, coder, matcher).
+
+Everything is a function of arrays, jit- and vmap-safe; detection outputs have static shapes
+with a ``valid`` mask.
+"""
+
+from jaxvision.ops.anchors import (anchor_coverage, cell_anchors, feature_map_shapes,
+                                   generate_anchors, grid_anchors, pyramid_anchors)
+from jaxvision.ops.box_coder import decode_boxes, encode_boxes
+from jaxvision.ops.boxes import (BOX_FORMATS, box_area, clip_boxes, convert_boxes,
+                                 cxcywh_to_xyxy, denormalize_boxes, masks_to_boxes,
+                                 normalize_boxes, order_box_corners, remove_small_boxes,
+                                 xywh_to_xyxy, xyxy_to_cxcywh, xyxy_to_xywh, xyxy_to_yxyx,
+                                 yxyx_to_xyxy)
+from jaxvision.ops.conv import (conv2d, conv2d_reference, conv_transpose2d, convolve2d,
+                                extract_patches)
+from jaxvision.ops.filters import apply_filter, filter_bank
+from jaxvision.ops.geometry import (conv_output_size, conv_param_count,
+                                    conv_transpose_output_size, param_count, pool_output_size,
+                                    same_padding)
+from jaxvision.ops.iou import box_iou, complete_box_iou, distance_box_iou, generalized_box_iou
+from jaxvision.ops.matcher import anchor_targets, match_anchors
+from jaxvision.ops.nms import batched_nms, multiclass_nms, nms, nms_padded, soft_nms
+from jaxvision.ops.padding import pad_images
+from jaxvision.ops.pooling import (adaptive_avg_pool, adaptive_max_pool, avg_pool,
+                                   fractional_max_pool, global_avg_pool, global_max_pool,
+                                   lp_pool, max_pool, mixed_pool, spatial_pyramid_pool,
+                                   stochastic_pool)
+from jaxvision.ops.receptive_field import (effective_receptive_field, receptive_field,
+                                           receptive_fields)
