@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 
 
@@ -40,3 +41,27 @@ def test_receptive_fields_smoke(tmp_path):
     assert "not_a_model`: not registered" in report
     for name in ("erf_models.png", "erf_depth.png"):
         assert os.path.getsize(tmp_path / name) > 0
+
+
+def test_pooling_experiment_smoke(tmp_path):
+    from experiments import pooling
+
+    config = pooling.get_config()
+    config.photo_size = 32
+    config.variants = "mixed,stochastic"
+    config.train_steps = 3
+    config.batch_size = 16
+    config.seeds = "0"
+    config.width = 4
+    results = pooling.main(config, str(tmp_path))
+    assert results["course"]["gap"] == pytest.approx(3.58125)
+    np.testing.assert_allclose(results["course"]["max"], [[8.2, 7.4], [5.1, 9.3]], rtol=1e-6)
+    assert set(results["training"]) == {"mixed", "stochastic"}
+    for run in results["training"].values():
+        assert 0.0 <= run["test_accuracy"] <= 1.0
+    assert results["training"]["mixed"]["params"] == results["training"]["stochastic"]["params"] + 2
+    for name in ("report.md", "pooling_photo.png", "pooling_stats.png"):
+        assert os.path.getsize(tmp_path / name) > 0
+    config.variants = "median"
+    with pytest.raises(ValueError, match="unknown pooling variants"):
+        pooling.training_section(config)
