@@ -198,11 +198,11 @@ def _check_mixable(batch, name):
 def mixup_batch(key, batch: dict, *, num_classes: int, alpha: float = 1.0) -> dict:
     """Batch-dict mixup: mixes ``"image"`` and replaces ``"label"`` by soft targets ``[B, K]``."""
     _check_mixable(batch, "mixup")
+    if "mask" in batch:
+        raise ValueError("mixup cannot blend integer segmentation masks; use cutmix instead")
     mixed = mixup(key, batch["image"], batch["label"], alpha=alpha)
     out = dict(batch, image=mixed.images)
     out["label"] = mix_targets(mixed.labels_a, mixed.labels_b, mixed.lam, num_classes=num_classes)
-    if "mask" in batch:
-        raise ValueError("mixup cannot blend integer segmentation masks; use cutmix instead")
     return out
 
 
