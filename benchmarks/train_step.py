@@ -1,22 +1,44 @@
 """ResNet-18 (CIFAR stem) train step: jaxvision on XLA:CPU vs the same network in PyTorch eager.
 
-Command (2 CPU cores, about 3 minutes)::
+Command (2 idle CPU cores, about 2 minutes)::
 
     PYTHONPATH=. python benchmarks/train_step.py --steps 5
 
-Prints one JSON object per line: the machine's float32 matmul peak (measured in this run), the
-jaxvision compile time, XLA's FLOP count for one step, then per framework the median step time,
-images/s and the fraction of the peak, and finally the jaxvision/PyTorch images/s ratio.
-Both sides run batch 128 of 32x32x3, SGD(lr 0.1, momentum 0.9, weight decay 5e-4), BatchNorm in
-training mode, softmax cross-entropy, float32, on the same number of threads.
+Prints one JSON object per line: the machine's float32 matmul peak (2048^3, measured in this run
+with both frameworks, the larger one counts), per jaxvision variant the compile time and XLA's
+FLOP count for one step, then per framework the median step time, images/s and the fraction of
+the peak (XLA FLOPs / step time / peak), and finally each jaxvision variant's images/s divided
+by PyTorch's. Both sides run batch 128 of 32x32x3, SGD(lr 0.1, momentum 0.9, weight decay 5e-4),
+BatchNorm in training mode, softmax cross-entropy, float32, on ``--threads`` threads (XLA:CPU
+uses one intra-op thread per core). Steps of all variants are interleaved one by one, so load
+from other processes on a shared machine hits them alike; compare ratios from one run only.
 
-What was tried (see the final report of issue 4 for the measured numbers)
--------------------------------------------------------------------------
-* The default XLA:CPU lowering runs convolutions through Eigen's spatial convolution; the
-  backward convolutions are where a plain Flax step loses against PyTorch's oneDNN kernels.
-* ``--xla-flags`` passes XLA flags before JAX starts (e.g. ``--xla_cpu_use_onednn=true``,
-  ``--xla_cpu_use_xnnpack=true``) so variants can be compared run against run.
-* ``--conv-impl`` swaps how the 3x3 convolutions are formulated inside the network.
+Variants (``--conv-impl``, comma-separated ``<conv impl>[/<dtype>]``):
+
+* ``xla``: the plain Flax model; XLA:CPU runs every convolution through Eigen.
+* ``matmul_dw``: ``jaxvision.nn.conv_general_dilated_matmul_dw``. XLA lowers a convolution's
+  weight gradient to a convolution whose kernel is the whole 32x32 output-gradient map, which
+  Eigen runs at about a third of the forward speed; here it is one im2col GEMM instead.
+* ``.../bfloat16``: bfloat16 compute with float32 parameters (not the same arithmetic as the
+  PyTorch side; for information only).
+
+Measured on this 2-core Xeon (AVX-512, shared with other jobs), issue 4, 2026-11-24:
+
+* Quiet machine (load < 2): PyTorch 1.90 s/step (67.6 img/s, 51% of the 387 GFLOP/s matmul
+  peak); ``xla`` 4.01 s (31.9 img/s, ratio 0.47); ``matmul_dw`` 3.39 s (37.8 img/s, ratio 0.56).
+  Compile: 1.8 s (``xla``), 3.1 s (``matmul_dw``); XLA counts 372 GFLOP per step.
+* Per convolution (batch 128, 3x3, GFLOP/s, jax fwd / input-grad / weight-grad vs torch fwd):
+  32x32x64: 117 / 108 / 34 vs 204; 16x16x128: 321 / 307 / 71 vs 402. The weight gradient is
+  slow for every formulation tried (XLA conv, im2col GEMM in NN/TN/NT layouts, K-chunked
+  batched GEMMs, per-kernel-row GEMMs: 20-80 GFLOP/s), because Eigen's GEMM reaches only
+  50-100 GFLOP/s on its shape (576x64 output, K = 131,072) against 320 on square matrices.
+* XLA flags made no measurable difference to the convolutions in this jaxlib build:
+  ``--xla_cpu_use_onednn``, ``--xla_cpu_experimental_onednn_custom_call``,
+  ``--xla_cpu_experimental_{onednn,xnn,ynn}_fusion_type=individual_convolution,individual_dot``.
+  bfloat16 compute did not help either (no AMX path for Eigen convolutions).
+* Under heavy load (load average 7-10 on 2 cores) ratios swing between 0.36 and 0.97 from run to
+  run, because PyTorch's OpenMP threads suffer more from oversubscription; only quiet-machine
+  runs are quoted above.
 """
 
 from __future__ import annotations
@@ -41,7 +63,8 @@ def parse_args(argv=None):
     parser.add_argument("--xla-flags", default="", help="extra XLA_FLAGS, set before JAX starts")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--conv-impl", default="xla,matmul_dw",
-                        help="comma-separated jaxvision variants: " + ", ".join(CONV_IMPLS))
+                        help="comma-separated jaxvision variants <conv impl>[/<dtype>], conv "
+                        f"impl in {CONV_IMPLS}, dtype in {DTYPES} (default float32)")
     parser.add_argument("--matmul-size", type=int, default=2048)
     return parser.parse_args(argv)
 
@@ -53,10 +76,12 @@ def emit(record: dict) -> None:
 # ----------------------------------------------------------------------------- jax side
 
 CONV_IMPLS = ("xla", "matmul_dw")
+DTYPES = ("float32", "bfloat16")
 
 
-def make_jax_step(args, conv_impl: str):
-    """Compiles the jaxvision train step; returns (run_one_step, compile_s, xla_flops)."""
+def make_jax_step(args, variant: str):
+    """Compiles the jaxvision train step for ``variant`` = ``conv_impl[/compute_dtype]``;
+    returns (run_one_step, compile_s, xla_flops)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -65,11 +90,14 @@ def make_jax_step(args, conv_impl: str):
     from jaxvision.nn.blocks import BasicBlock
     from jaxvision.nn.conv import conv_general_dilated_matmul_dw
 
-    if conv_impl not in CONV_IMPLS:
-        raise ValueError(f"unknown --conv-impl {conv_impl!r}; choose from {CONV_IMPLS}")
+    conv_impl, _, dtype = variant.partition("/")
+    dtype = dtype or "float32"
+    if conv_impl not in CONV_IMPLS or dtype not in DTYPES:
+        raise ValueError(f"unknown variant {variant!r}: use <conv impl>[/<dtype>] with conv impl "
+                         f"in {CONV_IMPLS} and dtype in {DTYPES}")
     stages = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}[args.depth]
     model = ResNet(stage_sizes=stages, block=BasicBlock, num_classes=10, stem="cifar",
-                   base_features=args.width,
+                   base_features=args.width, dtype=getattr(jnp, dtype),
                    conv_general_dilated=(conv_general_dilated_matmul_dw
                                          if conv_impl == "matmul_dw" else None))
     tx = optax.chain(optax.add_decayed_weights(5e-4), optax.sgd(0.1, momentum=0.9))
@@ -82,7 +110,8 @@ def make_jax_step(args, conv_impl: str):
         def loss_fn(params):
             logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, images,
                                           train=True, mutable=["batch_stats"])
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+            loss = optax.softmax_cross_entropy_with_integer_labels(
+                logits.astype(jnp.float32), labels).mean()
             return loss, updates["batch_stats"]
 
         (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

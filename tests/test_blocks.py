@@ -155,3 +155,43 @@ def test_bn_axis_name_syncs_statistics_across_shards():
     sharded = jax.vmap(lambda xs: block.apply(variables, xs, train=True, mutable=["batch_stats"])[0],
                        axis_name="data")(x.reshape(2, 4, 5, 5, 3))
     np.testing.assert_allclose(sharded.reshape(full.shape), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("strides, padding, kernel", [(1, 1, 3), (2, 1, 3), (2, 0, 1), (2, 3, 7)])
+def test_matmul_weight_gradient_conv_matches_xla(strides, padding, kernel):
+    from jax import lax
+
+    x = jax.random.normal(jax.random.key(0), (2, 9, 9, 5))
+    w = jax.random.normal(jax.random.key(1), (kernel, kernel, 5, 4))
+    dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+
+    def loss(conv):
+        return lambda x, w: (conv(x, w, (strides, strides), ((padding, padding),) * 2,
+                                  dimension_numbers=dn) ** 2).sum()
+
+    expected = jax.grad(loss(lax.conv_general_dilated), (0, 1))(x, w)
+    ours = jax.jit(jax.grad(loss(jvnn.conv_general_dilated_matmul_dw), (0, 1)))(x, w)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_resnet_with_matmul_weight_gradient_trains_identically():
+    import optax
+
+    from jaxvision.models.resnet import ResNet
+
+    x = jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
+    labels = jnp.array([0, 1, 2, 3])
+    grads = []
+    for conv in (None, jvnn.conv_general_dilated_matmul_dw):
+        model = ResNet(stage_sizes=(1, 1), num_classes=4, stem="cifar", base_features=4,
+                       conv_general_dilated=conv)  # stride-2 3x3 and 1x1 projection convs
+        variables = model.init(jax.random.key(1), x, train=False)
+
+        def loss(params):
+            logits, _ = model.apply({**variables, "params": params}, x, train=True,
+                                    mutable=["batch_stats"])
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        grads.append(jax.jit(jax.grad(loss))(variables["params"]))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5), *grads)

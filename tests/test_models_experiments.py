@@ -101,3 +101,22 @@ def test_translate_and_permute_helpers():
     y = permute_pixels(x, perm)
     np.testing.assert_array_equal(np.sort(y.reshape(2, -1), 1), np.sort(x.reshape(2, -1), 1))
     np.testing.assert_array_equal(y.reshape(2, 12)[:, 0], x.reshape(2, 12)[:, perm[0]])
+
+
+@pytest.mark.slow
+def test_train_step_benchmark_smoke(capsys):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "train_step.py"
+    spec = importlib.util.spec_from_file_location("train_step_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.main(["--batch", "4", "--image-size", "8", "--width", "4", "--steps", "1",
+                          "--warmup", "0", "--matmul-size", "128", "--conv-impl", "matmul_dw"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["what"] == "matmul_peak" and lines[0]["peak_gflops"] > 0
+    step = results["jaxvision[matmul_dw]"]
+    assert step["images_per_s"] > 0 and step["xla_gflops_per_step"] > 0
+    if "torch_eager" in results:
+        assert results["ratio[jaxvision[matmul_dw]]"]["images_per_s_over_torch"] > 0

@@ -1,4 +1,5 @@
-"""jaxvision.nn: reusable Flax blocks (conv-BN-act, residual, SE, inverted residual, ...)."""
+"""jaxvision.nn: reusable Flax blocks (conv-BN-act, residual, SE, inverted residual, ...),
+regularisation layers and initialisers."""
 
 from jaxvision.nn.blocks import (
     BasicBlock,
@@ -16,9 +17,20 @@ from jaxvision.nn.blocks import (
     same_padding,
 )
 from jaxvision.nn.conv import conv_general_dilated_matmul_dw
+from jaxvision.nn.init import get_initializer, reinitialize
+from jaxvision.nn.regularization import (
+    DropBlock,
+    SpatialDropout,
+    StochasticDepth,
+    drop_block_mask,
+    drop_path,
+    linear_drop_path_rates,
+)
 
 __all__ = [
     "BasicBlock", "Bottleneck", "ConvBNAct", "DenseBlock", "DenseLayer", "DepthwiseSeparableConv",
     "DropPath", "InceptionBlock", "InvertedResidual", "PreActBlock", "SEBlock",
     "adaptive_avg_pool", "conv_general_dilated_matmul_dw", "same_padding",
+    "DropBlock", "SpatialDropout", "StochasticDepth", "drop_block_mask", "drop_path",
+    "get_initializer", "linear_drop_path_rates", "reinitialize",
 ]

@@ -67,10 +67,11 @@ def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Arr
 
 
 class DropPath(nn.Module):
-    """Stochastic depth: zero a whole residual branch per example with probability ``rate``.
+    """Stochastic depth on a residual branch: zero it per example with probability ``rate``.
 
-    Survivors are scaled by 1/(1 - rate) (inverted, as timm/torchvision), identity at eval.
-    Draws from the ``dropout`` RNG stream.
+    Survivors are scaled by 1/(1 - rate) (inverted, as timm/torchvision), identity at eval;
+    draws from the ``dropout`` RNG stream. ``jaxvision.nn.regularization.StochasticDepth``
+    offers the batch-wise and Huang et al. variants.
     """
 
     rate: float = 0.0
