@@ -5,11 +5,11 @@ Expected: (1) the flatten head's parameters grow with the input area (SimpleCNN 
           32x32, 1,003,530 at 224x224) while the GAP head stays at 1,290; for a ResNet-50-sized
           map (7x7x2048 -> 1000) 100,353,000 vs 2,049,000 (course C-2 R1). (2) A GAP model built
           at 32x32 runs unchanged at 24/40/48 px; the flatten model raises a shape error.
-          (3) Trained on the embedded ``shapes/cls32`` data, both heads reach about 95-100% test
-          accuracy, and the GAP model's class activation map peaks inside the object on most
-          test images (pointing accuracy well above the object-area baseline). report.md,
-          params.png and cam.png in the workdir.
-Runtime:  about 2-3 minutes on 2 CPU cores (two short trainings).
+          (3) Trained on the embedded ``shapes/cls32`` data (2000 images, 6 epochs) both heads
+          reach 99.6-100% test accuracy, and the GAP model's class activation map peaks inside
+          the object on 78% of test images, where a random point would hit it 16% of the time
+          (measured 2026-11-24). report.md, params.png and cam.png in the workdir.
+Runtime:  about 2.5 minutes on 2 CPU cores (two short trainings).
 
 Course C-2 "Global Average Pooling" (B4, R1) and C-1's CAM recipe (Zhou et al. 2016):
 ``CAM_k = sum_c w[c, k] A_c``, ReLU, min-max normalised, upsampled to the image.

@@ -2,13 +2,19 @@
 
 Command:  python -m experiments.mlp_vs_cnn --workdir workdirs/mlp_vs_cnn
           (any TFDS image data set: --config.dataset=mnist, if it is available offline)
-Expected: on ``digits`` (8x8) the two-block SimpleCNN (GAP head, about 20k parameters) reaches
-          about 97-99% test accuracy with fewer parameters than the MLP (51k, about 96-98%). Under test-time translation the
-          CNN with GAP degrades more slowly than the MLP. Trained and tested on images whose
-          pixels are shuffled by one fixed permutation, the MLP keeps its accuracy (it never used
-          pixel order) while the CNN loses a clear part of its own (its locality prior is now
-          wrong). report.md holds the table; accuracy_vs_shift.png and permutation.png the plots.
-Runtime:  about 3-4 minutes on 2 CPU cores (six short trainings on digits).
+Expected: measured on ``digits`` (8x8; 1438 train / 359 test; 15 epochs), 2026-11-24:
+            model        params  test acc  permuted  shift 1px  2px    3px
+            mlp          50,826  0.986     0.983     0.472      0.118  0.107
+            cnn_gap      19,658  0.992     0.978     0.893      0.710  0.308
+            cnn_flatten  21,578  0.986     0.986     0.767      0.355  0.166
+          The CNN matches the MLP with 40% of its parameters; under test-time shifts the CNN
+          with GAP keeps far more accuracy than the flatten head, and both beat the MLP
+          (convolution is equivariant; pooling/GAP make it invariant). With one fixed pixel
+          permutation the MLP is unaffected (up to seed noise); on 8x8 digits the CNN loses little
+          too, because two 3x3 conv + pool blocks already see almost the whole image. The
+          locality prior matters more on larger images (try --config.dataset=mnist, not
+          measured here). report.md, accuracy_vs_shift.png and permutation.png in the workdir.
+Runtime:  about 100 s on 2 CPU cores (six short trainings on digits).
 
 Course C-1, sections 1-3: "why CNNs" (weight sharing, locality, translation equivariance) and
 its errata E13 (convolution is equivariant, not invariant; GAP/pooling give the invariance).
