@@ -8,11 +8,12 @@ Expected: activation_std.png (per-layer activation std at initialisation, withou
           the activation scale is set by the init: He keeps it roughly constant through the
           ReLU layers, LeCun/Xavier shrink it layer by layer and N(0, 0.01) collapses it (to
           ~1e-12 after 10 layers, with gradients to match); with BN every layer's activations
-          have the same scale whatever the init (C-1 2118-2138, C-2 5536-5543). In the default
-          budget (6 layers, SGD momentum lr 0.01, 12 epochs) only He trains without BN (about 75%
-          test accuracy in a trial run; LeCun and N(0, 0.01) stay at chance), while with BN all
-          inits but N(0, 0.01) reach >= 94%. A plain GAP network on 8x8 digits without BN is
-          fragile to train at any init, so the no-BN numbers move with the seed.
+          have the same scale whatever the init (C-1 2118-2138, C-2 5536-5543). Measured with
+          the defaults (6 layers, SGD momentum lr 0.01, 12 epochs, seed 0), test accuracy without
+          BN: He 74.6%, orthogonal (gain sqrt 2) 43.0%, Xavier 25.0%, LeCun 6.8%, N(0, 0.01) 8.8%
+          (last-layer activation std 0.67 / 0.35 / 0.024 / 0.083 / 6e-8); with BN: 95.0-98.2% for
+          every init, N(0, 0.01) included. A plain GAP network on 8x8 digits without BN is
+          fragile, so the no-BN numbers move with the seed and the LR.
 Runtime:  about 2-3 minutes on 2 CPU cores. Needs no network.
 """
 
