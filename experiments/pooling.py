@@ -143,8 +143,9 @@ def course_values() -> tuple[list[str], dict]:
     gap = float(pooling.global_avg_pool(x)[0, 0])
     gmp = float(pooling.global_max_pool(x)[0, 0])
     lines += [f"| global average / global max | {gap:g} / {gmp:g} |", "",
-              f"C-1's 2x2 region [[3, 7], [4, 9]]: max {float(pooling.max_pool(region, window=2)[0, 0, 0, 0]):g}, "
-              f"average {float(pooling.avg_pool(region, window=2)[0, 0, 0, 0]):g}. The text rounds "
+              f"C-1's 2x2 region [[3, 7], [4, 9]]: max "
+              f"{float(pooling.max_pool(region, window=2)[0, 0, 0, 0]):g}, average "
+              f"{float(pooling.avg_pool(region, window=2)[0, 0, 0, 0]):g}. The text rounds "
               "the 4x4 averages to [[3.48, 3.08], [3.28, 4.50]]; exact values above.", ""]
     return lines, {"max": np.asarray(rows["max 2x2/2"])[0, :, :, 0].tolist(), "gap": gap}
 

@@ -202,7 +202,8 @@ def depth_section(config, workdir: str) -> tuple[list[str], dict]:
     images = jax.random.normal(jax.random.key(config.seed + 2),
                                (config.erf_batch, size, size, 3))
     lines = ["## ERF vs theory in plain 3x3 conv + ReLU stacks (He init)", "",
-             "| depth | theoretical | ERF 50% | ERF 95% | ERF 95% / theory |", "|---|---|---|---|---|"]
+             "| depth | theoretical | ERF 50% | ERF 95% | ERF 95% / theory |",
+             "|---|---|---|---|---|"]
     maps, rows = {}, {}
     for depth in depths:
         module = PlainStack(depth, config.stack_width)

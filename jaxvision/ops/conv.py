@@ -2,7 +2,8 @@
 
 "Convolution" in deep learning is cross-correlation (course C-1 line 278, and XLA):
 
-    out[n, i, j, o] = bias[o] + sum_{m, l, c} x_pad[n, i*s_h + m*d_h, j*s_w + l*d_w, c] * K[m, l, c, o]
+    out[n, i, j, o] = bias[o]
+        + sum_{m, l, c} x_pad[n, i*s_h + m*d_h, j*s_w + l*d_w, c] * K[m, l, c, o]
 
 with ``x_pad`` the padded input, ``s`` the stride, ``d`` the dilation and ``K`` an HWIO kernel.
 With ``groups = g`` the input and output channels are split into ``g`` blocks and block ``b`` of
@@ -53,7 +54,8 @@ def resolve_padding(padding: Padding, *, kernel_size: IntPair,
         if padding.upper() == "SAME":
             return same_padding(_pair(kernel_size, "kernel_size"),  # type: ignore[return-value]
                                 dilation=_pair(dilation, "dilation"))
-        raise ValueError(f"padding={padding!r}; use 'valid', 'same', an int or (before, after) pairs")
+        raise ValueError(f"padding={padding!r}; use 'valid', 'same', an int or "
+                         "(before, after) pairs")
     return padding_pairs(padding)  # type: ignore[return-value]
 
 

@@ -143,7 +143,10 @@ def apply_filter(image: jnp.ndarray, kernel: jnp.ndarray, *, padding: Padding = 
     image, kernel = jnp.asarray(image), jnp.asarray(kernel)
     if image.ndim not in (2, 3, 4):
         raise ValueError(f"image of shape {image.shape} must be (H, W), (H, W, C) or (N, H, W, C)")
-    batched = image if image.ndim == 4 else (image[None] if image.ndim == 3 else image[None, ..., None])
+    if image.ndim == 4:
+        batched = image
+    else:
+        batched = image[None] if image.ndim == 3 else image[None, ..., None]
     channels = batched.shape[-1]
     dtype = jnp.promote_types(jnp.result_type(image), jnp.float32)
     batched = batched.astype(dtype)

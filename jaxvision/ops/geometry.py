@@ -70,7 +70,8 @@ def _resolve_padding(padding: Pad, kernels, dilations, num_axes):
             return ((0, 0),) * num_axes
         if padding.upper() == "SAME":
             return same_padding(tuple(kernels), dilation=tuple(dilations))
-        raise ValueError(f"padding={padding!r}; use 'valid', 'same', an int or (before, after) pairs")
+        raise ValueError(f"padding={padding!r}; use 'valid', 'same', an int or "
+                         "(before, after) pairs")
     return _pad_pairs(padding, num_axes)
 
 
@@ -161,7 +162,10 @@ def pool_output_size(input_size: Size, *, window: Size, stride: Size | None = No
 
 def conv_param_count(*, in_channels: int, out_channels: int, kernel_size: Size,
                      groups: int = 1, bias: bool = True) -> int:
-    """``out (k_h k_w in / groups) + out`` (bias): the course's ``n (k_h k_w c + 1)`` at groups=1."""
+    """``out (k_h k_w in / groups) + out`` (bias).
+
+    At groups=1 this is the course's ``n (k_h k_w c + 1)`` (C-2 4549-4561).
+    """
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
                          f"out_channels={out_channels}")

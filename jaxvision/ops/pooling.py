@@ -12,7 +12,6 @@ Adaptive pools reduce any input to a fixed ``output_size`` with PyTorch's bins: 
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence, Union
 
 import jax

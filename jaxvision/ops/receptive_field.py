@@ -248,7 +248,8 @@ class _Tracer:
             if name == "reduce_precision":
                 return [track]
             hit = any(a in axes for a, _ in track.axes)
-            kept = tuple((a - sum(r < a for r in axes), iv) for a, iv in track.axes if a not in axes)
+            kept = tuple((a - sum(r < a for r in axes), iv) for a, iv in track.axes
+                         if a not in axes)
             return [_Track(kept, track.is_global or hit)]
 
         if name == "transpose":
