@@ -131,6 +131,11 @@ def test_tracer_branches_union_and_global_ops():
     up = receptive_fields(lambda v: jax.lax.conv_transpose(
         v, jnp.ones((2, 2, 1, 1)), (2, 2), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")), x)
     assert up.jump == (0.5, 0.5)
+    # An op the tracer does not model (a gather along a spatial axis) is treated as global and
+    # named, rather than silently ignored.
+    gathered = receptive_fields(lambda v: jnp.take(conv(v, k3, 1), jnp.array([3, 1, 2]),
+                                                   axis=1), x)
+    assert gathered.is_global and "gather" in gathered.unhandled
     # Outputs are returned in the function's pytree structure.
     both = receptive_fields(lambda v: {"a": conv(v, k3, 1), "b": (conv(v, k5, 0),)}, x)
     assert both["a"].size == (3, 3) and both["b"][0].size == (5, 5)
