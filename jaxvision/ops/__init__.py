@@ -15,9 +15,14 @@ from jaxvision.ops.boxes import (BOX_FORMATS, box_area, clip_boxes, convert_boxe
                                  yxyx_to_xyxy)
 from jaxvision.ops.conv import (conv2d, conv2d_reference, conv_transpose2d, convolve2d,
                                 extract_patches)
-from jaxvision.ops.filters import apply_filter, filter_bank
-from jaxvision.ops.geometry import (conv_output_size, conv_param_count,
-                                    conv_transpose_output_size, param_count, pool_output_size,
+from jaxvision.ops.filters import (apply_filter, binomial_kernel, box_kernel,
+                                   diagonal_edge_kernel, edge_kernel, filter_bank, gabor_kernel,
+                                   gaussian_kernel, prewitt_x, prewitt_y, sharpen_kernel, sobel_x,
+                                   sobel_y)
+from jaxvision.ops.geometry import (batch_norm_param_count, conv_mac_count, conv_output_size,
+                                    conv_param_count, conv_transpose_output_size,
+                                    dense_param_count, depthwise_separable_param_count,
+                                    effective_kernel_size, param_count, pool_output_size,
                                     same_padding)
 from jaxvision.ops.iou import box_iou, complete_box_iou, distance_box_iou, generalized_box_iou
 from jaxvision.ops.matcher import anchor_targets, match_anchors
@@ -27,5 +32,5 @@ from jaxvision.ops.pooling import (adaptive_avg_pool, adaptive_max_pool, avg_poo
                                    fractional_max_pool, global_avg_pool, global_max_pool,
                                    lp_pool, max_pool, mixed_pool, spatial_pyramid_pool,
                                    stochastic_pool)
-from jaxvision.ops.receptive_field import (effective_receptive_field, receptive_field,
-                                           receptive_fields)
+from jaxvision.ops.receptive_field import (FieldOfView, LayerSpec, effective_receptive_field,
+                                           receptive_field, receptive_fields)
