@@ -128,6 +128,7 @@ def photo_grid(config, photo, path):
         for col in range(n):
             _show(axes[row, col + 1], out[col])
     fig.tight_layout(pad=0.2)
+    fig.subplots_adjust(left=0.2)  # room for the op names
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
