@@ -392,3 +392,14 @@ def test_compose_random_apply_random_choice():
     chose_inv = np.array([np.allclose(o, 1 - IMAGE) for o in outs])
     chose_flip = np.array([np.allclose(o, IMAGE[:, ::-1]) for o in outs])
     assert (chose_inv ^ chose_flip).all() and abs(chose_inv.mean() - 0.8) < 0.1
+
+
+def test_course_eval_center_crop_is_the_central_224_of_256():
+    image = RNG.uniform(size=(256, 256, 3)).astype(np.float32)
+    out = A.center_crop_resize(jax.random.key(0), jnp.asarray(image), crop_fraction=224 / 256,
+                               size=224)
+    np.testing.assert_allclose(np.asarray(out), image[16:240, 16:240], atol=1e-6)
+    fn = A.build({"preset": "course_eval", "center_crop_size": 224}, num_classes=2)
+    batch = fn(jax.random.key(0), {"image": jnp.asarray(image)[None], "label": jnp.zeros(1, jnp.int32)})
+    expected = (image[16:240, 16:240] - np.asarray(A.IMAGENET_MEAN)) / np.asarray(A.IMAGENET_STD)
+    np.testing.assert_allclose(np.asarray(batch["image"][0]), expected, atol=1e-5)
