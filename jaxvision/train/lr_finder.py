@@ -4,8 +4,10 @@
 multiplies by 10**(8/99) = 1.2045 per step, C-2 5748-5768). The loss is smoothed with an
 exponential moving average; the test stops early once the smoothed loss exceeds
 ``diverge_threshold`` times the best. The suggestion is the LR where the smoothed loss falls
-fastest (most negative slope against log LR), as ``torch_lr_finder``'s ``suggestion()``; for
-one-cycle, use it (or up to ~10x less than the divergence point) as ``max_lr``.
+fastest (most negative slope against log LR, as ``torch_lr_finder``'s ``suggestion()``), looked
+for only up to the minimum of the smoothed loss (as fastai does): after a loss spike the loss
+also falls steeply while it recovers, and that region is past the usable range. For one-cycle,
+use the suggestion as ``max_lr``, or about a tenth of the LR at the loss minimum.
 """
 
 from __future__ import annotations
@@ -70,11 +72,14 @@ def lr_range_test(loss_fn: Callable[[Any, Any], jax.Array], params: Any, batches
 
 
 def suggest_lr(lrs: np.ndarray, smoothed: np.ndarray, *, skip_start: int = 10, skip_end: int = 5) -> float:
-    """LR at the steepest descent of the smoothed loss (``np.gradient`` minimum), skipping the ends."""
+    """LR at the steepest descent of the smoothed loss (``np.gradient`` minimum) before its minimum,
+    skipping ``skip_start`` points at the start and ``skip_end`` at the end."""
     lrs, smoothed = np.asarray(lrs), np.asarray(smoothed)
     end = len(lrs) - skip_end
+    finite_all = np.where(np.isfinite(smoothed), smoothed, np.inf)
+    end = min(end, int(np.argmin(finite_all[:end] if end > 0 else finite_all)) + 1)
     if end - skip_start < 2:
-        skip_start, end = 0, len(lrs)
+        skip_start, end = 0, max(end, min(2, len(lrs)))
     window = smoothed[skip_start:end]
     finite = np.isfinite(window)
     if finite.sum() < 2:
@@ -95,6 +100,9 @@ def plot_lr_finder(result: dict[str, Any], *, path: str, title: str = "LR range 
     ax.plot(result["lrs"], result["smoothed"], label="smoothed loss")
     ax.axvline(result["suggested_lr"], color="r", ls="--", label=f"suggested {result['suggested_lr']:.2e}")
     ax.set_xscale("log")
+    finite = np.asarray(result["smoothed"])[np.isfinite(result["smoothed"])]
+    if finite.size:
+        ax.set_ylim(min(finite.min(), np.nanmin(result["losses"])) * 0.9, 1.5 * finite[0])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     ax.set_title(title)
