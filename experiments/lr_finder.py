@@ -4,8 +4,8 @@ Command:  python -m experiments.lr_finder --workdir workdirs/lr_finder
 Expected: lr_finder.png (loss against LR from 1e-7 to 10 over 100 steps, multiplier 1.2045 per
           step, C-2 5748-5768) with the suggested LR marked, and report.md comparing one-cycle
           runs (SGD momentum 0.9, 8 epochs on digits) at max_lr = suggestion / 10, suggestion and
-          suggestion x 10: the suggestion trains well, the LR ten times above it diverges or is
-          clearly worse.
+          suggestion x 10. Measured (seed 0): suggested LR 0.066; one-cycle test accuracy 96.0% at
+          0.0066, 98.4% at 0.066 and chance (10.2%) at 0.66, where the loss blows up.
 Runtime:  about 1.5 minutes on 2 CPU cores. Needs no network.
 """
 
