@@ -9,10 +9,13 @@ Expected: report.md with one results table per method (trials sorted by test acc
           [1e-6, 1e-2], optimizer.momentum in {0, 0.9}; the grid uses 3 x 2 x 1 points. Each trial
           trains small_cnn on digits for `epochs` epochs, reporting test accuracy after every epoch
           (the run resumes from its checkpoint), so the median pruner stops trials that are worse
-          than the median of earlier trials at the same epoch. With 6 trials each the three
-          methods all find configurations at about 97-98% (digits is easy); random and Bayesian
-          search explore the LR range the grid misses.
-Runtime:  about 5 minutes on 2 CPU cores (each epoch of each trial is a separate resumed run).
+          than the median of earlier trials at the same epoch. Measured (6 trials each, 3 epochs,
+          seed 0): best test accuracy grid 87.8% (lr 0.03, wd 1e-3), random 90.8% (lr 0.081,
+          momentum 0, wd 1.2e-5), Bayesian 90.8% (its 3 random start points are the random
+          search's first 3; with so few completed trials the GP's expected improvement then
+          probed LRs near 1.0, which the pruner stopped after one epoch). 1 grid, 2 random and 3
+          Bayesian trials were pruned. Budgets this small show the mechanics, not a ranking.
+Runtime:  about 6 minutes on 2 CPU cores (each epoch of each trial is a separate resumed run).
 """
 
 from __future__ import annotations
