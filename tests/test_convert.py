@@ -235,3 +235,28 @@ def test_vit_matches_torchvision_layout_forward():
     variables = convert.load_torchvision(model, reference.state_dict())
     ours = np.asarray(model.apply(variables, x, train=False))
     np.testing.assert_allclose(ours, torch_forward(reference, x), atol=1e-4, rtol=1e-4)
+
+
+def test_alexnet_matches_torchvision_layout_forward():
+    torch.manual_seed(4)
+    features = tnn.Sequential(
+        tnn.Conv2d(3, 64, 11, 4, 2), tnn.ReLU(True), tnn.MaxPool2d(3, 2),
+        tnn.Conv2d(64, 192, 5, padding=2), tnn.ReLU(True), tnn.MaxPool2d(3, 2),
+        tnn.Conv2d(192, 384, 3, padding=1), tnn.ReLU(True),
+        tnn.Conv2d(384, 256, 3, padding=1), tnn.ReLU(True),
+        tnn.Conv2d(256, 256, 3, padding=1), tnn.ReLU(True), tnn.MaxPool2d(3, 2))
+    classifier = tnn.Sequential(
+        tnn.Dropout(), tnn.Linear(256 * 6 * 6, 4096), tnn.ReLU(True), tnn.Dropout(),
+        tnn.Linear(4096, 4096), tnn.ReLU(True), tnn.Linear(4096, 7))
+    reference = tnn.Module()  # torchvision.models.AlexNet's attribute names
+    reference.features, reference.avgpool, reference.classifier = (
+        features, tnn.AdaptiveAvgPool2d((6, 6)), classifier)
+    reference.forward = lambda x: classifier(torch.flatten(reference.avgpool(features(x)), 1))
+    # 127 px: a 3x3 map before the adaptive 6x6 pool.
+    x = np.random.default_rng(4).normal(size=(2, 127, 127, 3)).astype(np.float32)
+    model = create("alexnet", num_classes=7)
+    variables = convert.load_torchvision(model, reference.state_dict(), input_shape=(1, 127, 127, 3))
+    ours = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x))
+    expected = torch_forward(reference, x)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(ours / scale, expected / scale, atol=1e-4)
