@@ -68,3 +68,10 @@ def test_lr_finder_on_quadratic():
     assert result["lrs"][-1] > 2 / c                      # ... only after the stability limit
     assert 1e-2 < result["suggested_lr"] < 2 / c
     np.testing.assert_array_equal(w0["w"], 1.0)          # input params untouched
+
+
+def test_suggestion_ignores_recovery_after_a_spike():
+    lrs = np.geomspace(1e-4, 10, 50)
+    smoothed = np.concatenate([np.full(15, 2.3), np.linspace(2.3, 0.5, 15), np.full(5, 6.0), np.linspace(6.0, 1.0, 15)])
+    suggested = lr_finder.suggest_lr(lrs, smoothed, skip_start=5, skip_end=2)
+    assert lrs[15] <= suggested <= lrs[29]     # on the real descent, not the fall after the spike
