@@ -36,6 +36,8 @@ Measured on this 2-core Xeon (AVX-512, shared with other jobs), issue 4, 2026-11
   ``--xla_cpu_use_onednn``, ``--xla_cpu_experimental_onednn_custom_call``,
   ``--xla_cpu_experimental_{onednn,xnn,ynn}_fusion_type=individual_convolution,individual_dot``.
   bfloat16 compute did not help either (no AMX path for Eigen convolutions).
+  ``--xla_cpu_prefer_vector_width=512`` (fusions only): alternating A/B runs differed by less
+  than the run-to-run noise (3.2-5.6 s per step either way on the loaded machine).
 * Under load from other jobs the ratios rise and swing, because PyTorch's OpenMP threads
   suffer more from oversubscription: load 5-6: ``xla`` 0.63 and 0.86, ``matmul_dw`` 0.74 and
   0.92 (two runs, 5 steps each); load 7-10 with 3 steps: 0.36-0.91 and 0.45-0.97. Quote
