@@ -98,8 +98,8 @@ def test_eval_stream_pads_the_last_batch_with_a_mask():
     stream = data.EvalStream(data.from_arrays(images, labels, num_classes=4), batch_size=8)
     batches = list(stream)
     assert len(batches) == len(stream) == 3
-    assert [b["mask"].sum() for b in batches] == [8, 8, 5]
-    np.testing.assert_array_equal(np.concatenate([b["label"][b["mask"]] for b in batches]), labels)
+    assert [b["valid"].sum() for b in batches] == [8, 8, 5]
+    np.testing.assert_array_equal(np.concatenate([b["label"][b["valid"]] for b in batches]), labels)
 
 
 def test_streams_split_the_data_between_processes():

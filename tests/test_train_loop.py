@@ -179,3 +179,26 @@ def test_augment_hook_sees_each_batch_inside_the_step():
     plain = run(None, batch["image"])
     np.testing.assert_allclose(hooked, preflipped, atol=1e-7)
     assert np.abs(hooked - plain).max() > 1e-4
+
+
+def test_eval_applies_the_training_normalization(tfds_dir, tmp_path):
+    """A model trained on normalized images is evaluated on normalized images too."""
+    import jax.numpy as jnp
+
+    from jaxvision import augment
+    from jaxvision.train.step import StepOptions, make_eval_step
+
+    spec = {"ops": ["flip", "normalize"], "normalize_mean": 0.5, "normalize_std": 0.25}
+    preprocess = augment.build_eval(spec)
+    assert augment.build_eval({"ops": ["flip"]}) is None
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1)
+    batch = {"image": images, "label": np.zeros(2, np.int32), "valid": np.ones(2, bool)}
+    seen = {}
+
+    def apply_fn(variables, x, train):
+        seen["x"] = x
+        return jnp.zeros((x.shape[0], 3))
+
+    state = type("S", (), {"apply_fn": staticmethod(apply_fn), "variables": lambda self: {}})()
+    make_eval_step(StepOptions(learning_rate_fn=lambda s: 0.0), preprocess)(state, batch)
+    np.testing.assert_allclose(seen["x"], (images / 255.0 - 0.5) / 0.25, rtol=1e-6)

@@ -28,6 +28,7 @@ def _config(tfds_dir, **overrides):
     ({"parallel": "ddp"}, "parallel must be one of"),
     ({"num_classes": 5}, "num_classes=5 but the data has 10 classes"),
     ({"augment.ops": ("flip", "sparkle")}, "unknown augmentation op"),
+    ({"optimizer.name": "sam_optax"}, "use config.sam.rho"),
 ])
 def test_bad_config_stops_before_compiling(tfds_dir, tmp_path, compile_counter, overrides,
                                            message):

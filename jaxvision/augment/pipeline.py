@@ -222,3 +222,26 @@ def build(config, *, num_classes: int) -> Callable:
     augment_fn.ops = tuple(ops)
     augment_fn.options = options
     return augment_fn
+
+
+# Ops that are preprocessing rather than augmentation: evaluation must apply them too.
+EVAL_OPS = ("normalize",)
+
+
+def build_eval(config) -> Callable | None:
+    """``preprocess_fn(batch) -> batch`` applying the config's deterministic preprocessing
+    (``EVAL_OPS``, with the training options) at evaluation, or None when it has none. Without
+    it a model trained on normalized images would be evaluated on raw ones."""
+    ops, options = resolve(config)
+    names = [n for n in ops if n in EVAL_OPS]
+    if not names:
+        return None
+    preprocess = policies.compose(*[functools.partial(OPS[n].fn, **{
+        k: v for k, v in options[n].items() if k != "apply_probability"}) for n in names])
+
+    def preprocess_fn(batch):
+        key = jax.random.key(0)  # unused: the eval ops are deterministic
+        images = apply_per_example(preprocess, key, batch["image"])
+        return dict(batch, image=images)
+
+    return preprocess_fn

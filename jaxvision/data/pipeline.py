@@ -65,7 +65,7 @@ class TrainStream:
 
 class EvalStream:
     """Every example once, in order, in batches of a fixed size; the last batch is padded and
-    carries a ``mask`` so that padding never counts."""
+    carries a ``valid`` flag per example so that padding never counts."""
 
     def __init__(self, source: Source, *, batch_size: int,
                  image_size: tuple[int, int] | None = None, cache: bool = True,
@@ -99,5 +99,5 @@ def _pad(batch: Batch, size: int) -> Batch:
     n = len(batch["label"])
     padded = {k: np.concatenate([v, np.zeros((size - n,) + v.shape[1:], v.dtype)])
               for k, v in batch.items()}
-    padded["mask"] = np.arange(size) < n
+    padded["valid"] = np.arange(size) < n
     return padded

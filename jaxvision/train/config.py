@@ -85,6 +85,10 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int) -> N
     if config.optimizer.learning_rate < 0:
         raise ValueError(f"config.optimizer.learning_rate must be >= 0, got "
                          f"{config.optimizer.learning_rate}")
+    if config.optimizer.name == "sam_optax":
+        raise ValueError("config.optimizer.name='sam_optax' needs a grad_fn the engine's step does "
+                         "not pass; use config.sam.rho (and config.sam.group_size) for SAM in "
+                         "train_and_evaluate, and sam_optax in your own loops")
     if config.sam.rho < 0:
         raise ValueError(f"config.sam.rho must be >= 0, got {config.sam.rho}")
     for name, size in (("batch_size", config.batch_size), ("eval_batch_size", config.eval_batch_size)):

@@ -64,13 +64,13 @@ def create_model(config, *, num_classes: int, parallel: Parallel):
 
 
 def _build_augment(config, num_classes: int):
-    """``jaxvision.augment.build`` of ``config.augment``, or None when it names no op."""
+    """``(augment_fn, eval_preprocess_fn)`` from ``config.augment``; Nones when it names no op."""
     spec = {k: v for k, v in config.augment.items() if not (k == "preset" and not v)}
     if not spec.get("ops") and "preset" not in spec:
-        return None
+        return None, None
     from jaxvision import augment
 
-    return augment.build(spec, num_classes=num_classes)
+    return augment.build(spec, num_classes=num_classes), augment.build_eval(spec)
 
 
 def _mean_metrics(window: list[dict]) -> dict[str, float]:
@@ -110,13 +110,13 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
         compute_dtype=COMPUTE_DTYPES[config.compute_dtype], sam_rho=config.sam.rho,
         sam_group_size=config.sam.group_size or None, axis_name=parallel.axis_name,
         batch_stats_synced=bn_synced)
-    augment_fn = _build_augment(config, num_classes)  # validates before anything compiles
+    augment_fn, eval_preprocess_fn = _build_augment(config, num_classes)  # validates early
     input_shape = (1, *datasets.image_shape)
     state = jax.jit(functools.partial(create_train_state, model, tx, seed=config.seed,
                                       input_shape=input_shape),
                     out_shardings=parallel.replicated)()
     train_step = parallel.compile_train_step(make_train_step(options, augment_fn))
-    eval_step = parallel.compile_eval_step(make_eval_step(options))
+    eval_step = parallel.compile_eval_step(make_eval_step(options, eval_preprocess_fn))
 
     with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json_best_effort(indent=2))

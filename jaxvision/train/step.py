@@ -142,13 +142,19 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
     return step
 
 
-def make_eval_step(options: StepOptions) -> Callable[[TrainState, Batch], dict]:
-    """The eval-step body: sums of loss and hits over the unmasked examples, and their count."""
+def make_eval_step(options: StepOptions, preprocess_fn: Callable[[Batch], Batch] | None = None
+                   ) -> Callable[[TrainState, Batch], dict]:
+    """The eval-step body: sums of loss and hits over the unmasked examples, and their count.
+    ``preprocess_fn`` applies the deterministic preprocessing (e.g. normalization) that the
+    training augmentation applies."""
 
     def step(state: TrainState, batch: Batch) -> dict:
-        images = _to_float(batch["image"]).astype(options.compute_dtype)
+        batch = dict(batch, image=_to_float(batch["image"]))
+        if preprocess_fn is not None:
+            batch = preprocess_fn(batch)
+        images = batch["image"].astype(options.compute_dtype)
         logits = state.apply_fn(state.variables(), images, train=False)
-        mask = batch["mask"].astype(jnp.float32)
+        mask = batch["valid"].astype(jnp.float32)
         losses = cross_entropy(logits, batch["label"], reduction="none")
         sums = {"loss": (losses * mask).sum(), "correct": (_correct(logits, batch["label"]) * mask).sum(),
                 "count": mask.sum()}
