@@ -2,7 +2,9 @@
 arithmetic, and the box math of detection (formats, IoU family, NMS, anchors, coder, matcher).
 
 Everything is a function of arrays, jit- and vmap-safe; detection outputs have static shapes
-with a ``valid`` mask.
+with a ``valid`` mask. Functions named like their module (``nms.nms``,
+``receptive_field.receptive_field``) are reached through the module, which they would
+otherwise hide.
 """
 
 from jaxvision.ops.anchors import (anchor_coverage, cell_anchors, feature_map_shapes,
@@ -26,11 +28,11 @@ from jaxvision.ops.geometry import (batch_norm_param_count, conv_mac_count, conv
                                     same_padding)
 from jaxvision.ops.iou import box_iou, complete_box_iou, distance_box_iou, generalized_box_iou
 from jaxvision.ops.matcher import anchor_targets, match_anchors
-from jaxvision.ops.nms import batched_nms, multiclass_nms, nms, nms_padded, soft_nms
+from jaxvision.ops.nms import batched_nms, multiclass_nms, nms_padded, soft_nms
 from jaxvision.ops.padding import pad_images
 from jaxvision.ops.pooling import (adaptive_avg_pool, adaptive_max_pool, avg_pool,
                                    fractional_max_pool, global_avg_pool, global_max_pool,
                                    lp_pool, max_pool, mixed_pool, spatial_pyramid_pool,
                                    stochastic_pool)
 from jaxvision.ops.receptive_field import (FieldOfView, LayerSpec, effective_receptive_field,
-                                           receptive_field, receptive_fields)
+                                           receptive_fields)

@@ -375,7 +375,7 @@ def receptive_fields(fn: Callable[[jax.Array], Any], example_input: jax.Array, *
     """Theoretical receptive field of every output of ``fn(example_input)``.
 
     ``fn`` is any function of one image batch, e.g.
-    ``lambda x: jaxvision.models.features.features(model, variables, x, with_output=True)``
+    ``lambda x: jaxvision.models.features(model, variables, x, with_output=True)``
     for every sown feature map of a model. Returns the output pytree with a
     :class:`FieldOfView` in place of each array. Only shapes matter (the function is traced,
     not run), so ``example_input`` can be ``jax.ShapeDtypeStruct``.
