@@ -117,7 +117,8 @@ def test_adaptive_pool_matches_numpy_bins():
 
 
 @pytest.mark.parametrize("in_hw,out_hw", [((11, 9), (7, 7)), ((13, 7), (5, 3)), ((5, 7), (7, 9)),
-                                          ((9, 9), (1, 1)), ((15, 10), (4, 6))])
+                                          ((9, 9), (1, 1)), ((15, 10), (4, 6)),
+                                          ((8, 12), (4, 3)), ((7, 7), (7, 7))])
 def test_adaptive_pool_matches_torch(in_hw, out_hw):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)

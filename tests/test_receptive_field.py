@@ -142,7 +142,7 @@ def test_tracer_branches_union_and_global_ops():
 
 
 def test_registry_models():
-    from jaxvision.models.features import features
+    from jaxvision.models.feature_maps import features
 
     x = jnp.zeros((1, 32, 32, 3))
     model = jaxvision.models.create("small_cnn")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.nn.blocks import adaptive_avg_pool
+from jaxvision.ops.pooling import adaptive_avg_pool
 from jaxvision.models.registry import register
 
 # (features, kernel, stride, padding, max-pool after)

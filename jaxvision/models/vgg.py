@@ -13,7 +13,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.nn.blocks import adaptive_avg_pool, batch_norm, conv_kernel_init
+from jaxvision.nn.blocks import batch_norm, conv_kernel_init
+from jaxvision.ops.pooling import adaptive_avg_pool
 from jaxvision.models.registry import register
 
 # Stage layouts: number of 3x3 convs per stage (widths 64, 128, 256, 512, 512).

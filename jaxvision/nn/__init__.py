@@ -8,18 +8,17 @@ from jaxvision.nn.blocks import (
     DenseBlock,
     DenseLayer,
     DepthwiseSeparableConv,
-    DropPath,
     InceptionBlock,
     InvertedResidual,
     PreActBlock,
     SEBlock,
-    adaptive_avg_pool,
-    same_padding,
+    symmetric_padding,
 )
 from jaxvision.nn.conv import conv_general_dilated_matmul_dw
 from jaxvision.nn.init import get_initializer, reinitialize
 from jaxvision.nn.regularization import (
     DropBlock,
+    DropPath,
     SpatialDropout,
     StochasticDepth,
     drop_block_mask,
@@ -30,7 +29,7 @@ from jaxvision.nn.regularization import (
 __all__ = [
     "BasicBlock", "Bottleneck", "ConvBNAct", "DenseBlock", "DenseLayer", "DepthwiseSeparableConv",
     "DropPath", "InceptionBlock", "InvertedResidual", "PreActBlock", "SEBlock",
-    "adaptive_avg_pool", "conv_general_dilated_matmul_dw", "same_padding",
+    "conv_general_dilated_matmul_dw", "symmetric_padding",
     "DropBlock", "SpatialDropout", "StochasticDepth", "drop_block_mask", "drop_path",
     "get_initializer", "linear_drop_path_rates", "reinitialize",
 ]

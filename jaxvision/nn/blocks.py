@@ -15,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxvision.nn.regularization import DropPath
+
 Activation = Callable[[jax.Array], jax.Array]
 
 # He-normal with fan_out, as torchvision initialises ResNet/VGG convolutions.
@@ -30,8 +32,9 @@ def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     return value  # type: ignore[return-value]
 
 
-def same_padding(kernel_size: int | Sequence[int], dilation: int = 1) -> tuple[tuple[int, int], ...]:
-    """Symmetric PyTorch-style padding ``(k - 1) * d // 2`` on each side, per spatial axis."""
+def symmetric_padding(kernel_size: int | Sequence[int], dilation: int = 1) -> tuple[tuple[int, int], ...]:
+    """PyTorch-style padding ``(k - 1) * d // 2`` on both sides, per spatial axis: what
+    torchvision's convs use at every stride (``ops.same_padding`` is the stride-1 'same')."""
     return tuple(((k - 1) * dilation // 2,) * 2 for k in _pair(kernel_size))
 
 
@@ -40,52 +43,6 @@ def batch_norm(*, train: bool, axis_name: str | None, dtype, name: str,
     """BatchNorm with PyTorch's defaults (momentum 0.1 there == 0.9 here, epsilon 1e-5)."""
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                         axis_name=axis_name, dtype=dtype, scale_init=scale_init, name=name)
-
-
-def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int]) -> jax.Array:
-    """PyTorch ``AdaptiveAvgPool2d`` on NHWC: cell i averages rows floor(i*H/o)..ceil((i+1)*H/o).
-
-    Works for outputs larger than the input too (cells then repeat input pixels), which is
-    what torchvision's AlexNet/VGG do on small images.
-    """
-    out_h, out_w = _pair(output_size)
-    height, width = x.shape[1], x.shape[2]
-    if (height, width) == (out_h, out_w):
-        return x
-    if height % out_h == 0 and width % out_w == 0:
-        kh, kw = height // out_h, width // out_w
-        return nn.avg_pool(x, (kh, kw), strides=(kh, kw))
-
-    def pool_axis(x, axis, size, out):
-        starts = [math.floor(i * size / out) for i in range(out)]
-        ends = [math.ceil((i + 1) * size / out) for i in range(out)]
-        cells = [jnp.mean(jax.lax.slice_in_dim(x, s, e, axis=axis), axis=axis, keepdims=True)
-                 for s, e in zip(starts, ends)]
-        return jnp.concatenate(cells, axis=axis)
-
-    return pool_axis(pool_axis(x, 1, height, out_h), 2, width, out_w)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth on a residual branch: zero it per example with probability ``rate``.
-
-    Survivors are scaled by 1/(1 - rate) (inverted, as timm/torchvision), identity at eval;
-    draws from the ``dropout`` RNG stream. ``jaxvision.nn.regularization.StochasticDepth``
-    offers the batch-wise and Huang et al. variants.
-    """
-
-    rate: float = 0.0
-
-    @nn.compact
-    def __call__(self, x, *, train: bool):
-        if not train or self.rate == 0.0:
-            return x
-        if not 0.0 <= self.rate < 1.0:
-            raise ValueError(f"DropPath rate must be in [0, 1), got {self.rate}")
-        keep = 1.0 - self.rate
-        mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-        mask = jax.random.bernoulli(self.make_rng("dropout"), keep, mask_shape)
-        return jnp.where(mask, x / keep, jnp.zeros_like(x))
 
 
 class ConvBNAct(nn.Module):
@@ -110,7 +67,7 @@ class ConvBNAct(nn.Module):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        padding = self.padding if self.padding is not None else same_padding(
+        padding = self.padding if self.padding is not None else symmetric_padding(
             self.kernel_size, self.dilation)
         x = nn.Conv(self.features, _pair(self.kernel_size), strides=_pair(self.strides),
                     padding=padding, kernel_dilation=_pair(self.dilation),

@@ -12,8 +12,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxvision.nn.blocks import DropPath
-
 Dropout = nn.Dropout
 
 __all__ = ["Dropout", "DropPath", "SpatialDropout", "DropBlock", "StochasticDepth", "drop_block_mask",
@@ -95,6 +93,20 @@ def drop_path(key: jax.Array, x: jax.Array, *, rate: float, mode: str = "row") -
     shape = (x.shape[0],) + (1,) * (x.ndim - 1) if mode == "row" else (1,) * x.ndim
     mask = jax.random.bernoulli(key, keep, shape)
     return jnp.where(mask, x / keep, jnp.zeros_like(x))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth on a residual branch: zero it per example with probability ``rate``,
+    scale survivors by 1/(1 - rate) (timm/torchvision), identity at eval. ``StochasticDepth``
+    offers the batch-wise and Huang et al. variants."""
+
+    rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        if not train or self.rate == 0.0:
+            return x
+        return drop_path(self.make_rng("dropout"), x, rate=self.rate)
 
 
 class StochasticDepth(nn.Module):
