@@ -8,27 +8,10 @@ import os
 import numpy as np
 import pytest
 
+from helpers import digits_config
+
 from jaxvision import train
-from jaxvision.train import NonFiniteError, default_config, read_metrics, train_and_evaluate
-
-
-def _config(tfds_dir, **overrides):
-    config = default_config()
-    config.dataset = "digits"
-    config.data_dir = tfds_dir
-    config.parallel = "none"
-    config.batch_size = 64
-    config.num_epochs = 2
-    config.optimizer.learning_rate = 3e-3
-    config.log_every_steps = 5
-    config.tensorboard = True
-    for key, value in overrides.items():
-        target = config
-        *path, leaf = key.split(".")
-        for part in path:
-            target = target[part]
-        target[leaf] = value
-    return config
+from jaxvision.train import NonFiniteError, read_metrics, train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +24,7 @@ def finished_run(tfds_dir, tmp_path_factory):
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        summary = train_and_evaluate(_config(tfds_dir), workdir)
+        summary = train_and_evaluate(digits_config(tfds_dir), workdir)
     finally:
         logger.removeHandler(handler)
     return workdir, summary, [r.getMessage() for r in records]
@@ -77,15 +60,15 @@ def test_latest_and_best_checkpoints_are_kept(finished_run):
 
 def test_rerun_of_finished_workdir_resumes_without_training(finished_run, tfds_dir):
     workdir, summary, _ = finished_run
-    again = train_and_evaluate(_config(tfds_dir), workdir)
+    again = train_and_evaluate(digits_config(tfds_dir), workdir)
     assert again["step"] == summary["step"]
     assert again["eval_accuracy"] == pytest.approx(summary["eval_accuracy"])
-    state = train.load_state(workdir, _config(tfds_dir))
+    state = train.load_state(workdir, digits_config(tfds_dir))
     assert int(state.step) == summary["step"]
 
 
 def test_early_stopping_stops_when_the_metric_stalls(tfds_dir, tmp_path):
-    config = _config(tfds_dir, num_epochs=6, **{"optimizer.learning_rate": 0.0,
+    config = digits_config(tfds_dir, num_epochs=6, **{"optimizer.learning_rate": 0.0,
                                                 "early_stopping.patience": 2})
     summary = train_and_evaluate(config, str(tmp_path))
     steps_per_epoch = 1438 // 64
@@ -96,7 +79,7 @@ def test_early_stopping_stops_when_the_metric_stalls(tfds_dir, tmp_path):
 @pytest.fixture(scope="module")
 def one_epoch_workdir(tfds_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("good"))
-    train_and_evaluate(_config(tfds_dir, num_epochs=1), workdir)
+    train_and_evaluate(digits_config(tfds_dir, num_epochs=1), workdir)
     return workdir
 
 
@@ -110,13 +93,13 @@ def _copy(src, dst):
 def test_nonfinite_stops_naming_the_step_and_keeps_last_good_checkpoint(
         one_epoch_workdir, tfds_dir, tmp_path):
     workdir = _copy(one_epoch_workdir, tmp_path / "w")
-    good = train.load_state(workdir, _config(tfds_dir))
+    good = train.load_state(workdir, digits_config(tfds_dir))
     steps_per_epoch = 1438 // 64
-    config = _config(tfds_dir, **{"optimizer.learning_rate": 1e38,
+    config = digits_config(tfds_dir, **{"optimizer.learning_rate": 1e38,
                                   "optimizer.schedule": "constant"})
     with pytest.raises(NonFiniteError, match=f"step {steps_per_epoch + 1}: .*intact"):
         train_and_evaluate(config, workdir)
-    after = train.load_state(workdir, _config(tfds_dir))
+    after = train.load_state(workdir, digits_config(tfds_dir))
     assert int(after.step) == steps_per_epoch
     np.testing.assert_array_equal(np.asarray(after.params["head"]["kernel"]),
                                   np.asarray(good.params["head"]["kernel"]))
@@ -124,29 +107,29 @@ def test_nonfinite_stops_naming_the_step_and_keeps_last_good_checkpoint(
 
 def test_resuming_with_another_optimizer_is_refused_clearly(one_epoch_workdir, tfds_dir, tmp_path):
     workdir = _copy(one_epoch_workdir, tmp_path / "w")
-    config = _config(tfds_dir, **{"optimizer.name": "sgd"})
+    config = digits_config(tfds_dir, **{"optimizer.name": "sgd"})
     with pytest.raises(train.CheckpointMismatchError, match="different train state.*config.json"):
         train_and_evaluate(config, workdir)
 
 
 def test_nonfinite_skip_mode_skips_updates(one_epoch_workdir, tfds_dir, tmp_path):
     workdir = _copy(one_epoch_workdir, tmp_path / "w")
-    good = train.load_state(workdir, _config(tfds_dir))
-    config = _config(tfds_dir, nonfinite="skip", **{
+    good = train.load_state(workdir, digits_config(tfds_dir))
+    config = digits_config(tfds_dir, nonfinite="skip", **{
         "optimizer.learning_rate": 1e38, "optimizer.schedule": "constant"})
     summary = train_and_evaluate(config, workdir)
     assert summary["skipped_steps"] == 1438 // 64
-    after = train.load_state(workdir, _config(tfds_dir))
+    after = train.load_state(workdir, digits_config(tfds_dir))
     np.testing.assert_array_equal(np.asarray(after.params["head"]["kernel"]),
                                   np.asarray(good.params["head"]["kernel"]))
 
 
 def test_augmentation_from_config_runs_in_the_step(tfds_dir, tmp_path):
-    config = _config(tfds_dir, num_epochs=1)
+    config = digits_config(tfds_dir, num_epochs=1)
     config.augment.ops = ("crop",)
     config.augment.crop_padding = 1
     with_aug = train_and_evaluate(config, str(tmp_path / "aug"))
-    without = train_and_evaluate(_config(tfds_dir, num_epochs=1), str(tmp_path / "plain"))
+    without = train_and_evaluate(digits_config(tfds_dir, num_epochs=1), str(tmp_path / "plain"))
     first_loss = lambda workdir: read_metrics(workdir)[0]["loss"]  # noqa: E731
     assert np.isfinite(with_aug["eval_loss"])
     assert first_loss(str(tmp_path / "aug")) != first_loss(str(tmp_path / "plain"))

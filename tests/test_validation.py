@@ -4,20 +4,12 @@ import numpy as np
 import pytest
 
 from jaxvision import data
-from jaxvision.train import default_config, train_and_evaluate
+from helpers import digits_config
+from jaxvision.train import train_and_evaluate
 
 
 def _config(tfds_dir, **overrides):
-    config = default_config()
-    config.data_dir = tfds_dir
-    config.num_epochs = 1
-    for key, value in overrides.items():
-        target = config
-        *path, leaf = key.split(".")
-        for part in path:
-            target = target[part]
-        target[leaf] = value
-    return config
+    return digits_config(tfds_dir, **{"num_epochs": 1, **overrides})
 
 
 @pytest.mark.parametrize("overrides,message", [
