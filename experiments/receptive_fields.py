@@ -82,7 +82,7 @@ def _deepest_spatial(fovs: dict, shapes: dict) -> str | None:
 
 def analyse_model(name: str, config, key) -> dict:
     from jaxvision import models
-    from jaxvision.models.features import features
+    from jaxvision.models.feature_maps import features
 
     model = models.create(name, num_classes=10)
     shape = (config.erf_batch, config.image_size, config.image_size, 3)
