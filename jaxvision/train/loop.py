@@ -22,6 +22,7 @@ import optax
 from jaxvision import models
 from jaxvision.data import Datasets, build_datasets
 from jaxvision.optim import build_optimizer, build_schedule
+from jaxvision.train import monitoring
 from jaxvision.train.checkpoint import Checkpointer, abstract_items
 from jaxvision.train.config import COMPUTE_DTYPES, validate_config
 from jaxvision.train.parallel import AXIS, Parallel, make_parallel
@@ -82,8 +83,7 @@ def _mean_metrics(window: list[dict]) -> dict[str, float]:
 class _Progress:
     """The loop's own bookkeeping, checkpointed next to the state as JSON."""
 
-    best_value: float | None = None
-    bad_epochs: int = 0
+    early_stopping: list | None = None  # the fields of monitoring.EarlyStoppingState
     skipped_steps: int = 0
     stopped_early: bool = False
 
@@ -187,7 +187,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
                 if step % config.log_every_steps == 0:
                     train_metrics = _mean_metrics(window)
                     window = []
-                    writer.write(step, "train", train_metrics, epoch=epoch)
+                    writer.write(step, train_metrics, split="train", epoch=epoch)
                     progress.update(step, {k: train_metrics[k] for k in ("loss", "accuracy")})
                 else:
                     progress.update(step)
@@ -199,14 +199,14 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
                     log.info("saving checkpoint at step %d", step)
             check_finite(*pending)
             if window:
-                writer.write(step, "train", _mean_metrics(window), epoch=epoch)
+                writer.write(step, _mean_metrics(window), split="train", epoch=epoch)
                 window = []
             eval_metrics = evaluate()
-            writer.write(step, "eval", {k[len("eval_"):]: v for k, v in eval_metrics.items()},
-                         epoch=epoch)
+            writer.write(step, {k[len("eval_"):]: v for k, v in eval_metrics.items()},
+                         split="eval", epoch=epoch)
             log.info("epoch %d step %d %s", epoch + 1, step,
                      " ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
-            _update_early_stopping(loop, config.early_stopping, eval_metrics)
+            _update_early_stopping(loop, config.early_stopping, eval_metrics, step)
             save(metrics=eval_metrics)
             log.info("saving checkpoint at step %d", step)
             if loop.stopped_early:
@@ -241,16 +241,15 @@ def _check_shape(batch: dict, image_shape: tuple[int, int, int]) -> None:
                          f"was built for {image_shape}")
 
 
-def _update_early_stopping(loop: _Progress, cfg, eval_metrics: dict[str, float]) -> None:
+def _update_early_stopping(loop: _Progress, cfg, eval_metrics: dict[str, float], step: int) -> None:
     if not cfg.patience:
         return
-    value = eval_metrics[cfg.metric]
-    sign = 1.0 if cfg.mode == "max" else -1.0
-    if loop.best_value is None or sign * (value - loop.best_value) > cfg.min_delta:
-        loop.best_value, loop.bad_epochs = value, 0
-    else:
-        loop.bad_epochs += 1
-        loop.stopped_early = loop.bad_epochs >= cfg.patience
+    state = (monitoring.EarlyStoppingState(*loop.early_stopping) if loop.early_stopping
+             else monitoring.early_stopping_init(mode=cfg.mode))
+    state, _, loop.stopped_early = monitoring.early_stopping_update(
+        state, eval_metrics[cfg.metric], step=step, patience=cfg.patience,
+        min_delta=cfg.min_delta, mode=cfg.mode)
+    loop.early_stopping = list(state)
 
 
 def load_state(workdir: str, config, *, step: int | None = None,

@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxvision.train.writers import MetricWriter, read_metrics
 
 
 def _name(key: Any) -> str:
@@ -105,41 +106,27 @@ def weight_histograms(params: Any, *, bins: int = 30, kernels_only: bool = True)
 
 
 class MonitoringLogger:
-    """Appends scalars to ``<workdir>/monitoring.jsonl`` and writes scalars and histograms to TensorBoard."""
+    """Appends scalars to ``<workdir>/monitoring.jsonl`` and writes scalars and weight
+    histograms to TensorBoard (``tensorboard/monitoring``)."""
 
     def __init__(self, workdir: str, *, tensorboard: bool = True):
-        os.makedirs(workdir, exist_ok=True)
-        self.path = os.path.join(workdir, "monitoring.jsonl")
-        self._tb = None
-        if tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard", "monitoring"))
+        self._writer = MetricWriter(workdir, name="monitoring", tensorboard=tensorboard)
+        self.path = self._writer.path
 
     def log(self, step: int, scalars: dict[str, Any], *, params: Any = None) -> None:
-        record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self._tb is None:
-            return
-        for name, value in record.items():
-            if name != "step":
-                self._tb.add_scalar(name, value, int(step))
+        self._writer.write(step, scalars)
         if params is not None:
             for name, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
                 label = "/".join(_name(k) for k in name)
-                self._tb.add_histogram(f"weights/{label}", np.asarray(leaf, np.float32), int(step))
+                self._writer.histogram(step, f"weights/{label}", np.asarray(leaf, np.float32))
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.flush()
-            self._tb.close()
+        self._writer.close()
 
 
 def read_monitoring(workdir: str) -> list[dict]:
     """Records of ``<workdir>/monitoring.jsonl``."""
-    with open(os.path.join(workdir, "monitoring.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_metrics(os.path.join(workdir, "monitoring.jsonl"))
 
 
 def plot_grad_flow(norms: dict[str, float], *, path: str, prefix: str = "grad_norm/") -> str:

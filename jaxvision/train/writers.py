@@ -12,13 +12,18 @@ from typing import Any
 
 
 class MetricWriter:
-    def __init__(self, workdir: str, *, tensorboard: bool = True):
-        self.path = os.path.join(workdir, "metrics.jsonl")
+    """``<workdir>/<name>.jsonl`` plus TensorBoard events (``tensorboard/`` for the main
+    metrics, ``tensorboard/<name>/`` for any other stream such as monitoring)."""
+
+    def __init__(self, workdir: str, *, name: str = "metrics", tensorboard: bool = True):
+        os.makedirs(workdir, exist_ok=True)
+        self.path = os.path.join(workdir, f"{name}.jsonl")
         self._tb = None
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+            subdir = () if name == "metrics" else (name,)
+            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard", *subdir))
 
     def truncate_after(self, step: int) -> None:
         """Drops records written after ``step`` by a run that was interrupted."""
@@ -28,14 +33,21 @@ class MetricWriter:
         with open(self.path, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in kept)
 
-    def write(self, step: int, split: str, metrics: dict[str, Any], **extra) -> None:
-        record = {"step": int(step), "split": split, **extra,
+    def write(self, step: int, metrics: dict[str, Any], *, split: str | None = None,
+              **extra) -> None:
+        """One JSONL record; TensorBoard tags are ``<split>/<metric>`` (or ``<metric>``)."""
+        record = {"step": int(step), **({"split": split} if split else {}), **extra,
                   **{k: float(v) for k, v in metrics.items()}}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._tb is not None:
             for name, value in metrics.items():
-                self._tb.add_scalar(f"{split}/{name}", float(value), int(step))
+                self._tb.add_scalar(f"{split}/{name}" if split else name, float(value), int(step))
+
+    def histogram(self, step: int, tag: str, values) -> None:
+        """A TensorBoard histogram (not written to the JSONL file)."""
+        if self._tb is not None:
+            self._tb.add_histogram(tag, values, int(step))
 
     def close(self) -> None:
         if self._tb is not None:
