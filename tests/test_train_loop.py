@@ -110,6 +110,8 @@ def test_resuming_with_another_optimizer_is_refused_clearly(one_epoch_workdir, t
     config = digits_config(tfds_dir, **{"optimizer.name": "sgd"})
     with pytest.raises(train.CheckpointMismatchError, match="different train state.*config.json"):
         train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, "config.json")) as f:
+        assert json.load(f)["optimizer"]["name"] == "adamw"  # the saved config is kept
 
 
 def test_nonfinite_skip_mode_skips_updates(one_epoch_workdir, tfds_dir, tmp_path):

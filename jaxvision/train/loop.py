@@ -118,10 +118,6 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
     train_step = parallel.compile_train_step(make_train_step(options, augment_fn))
     eval_step = parallel.compile_eval_step(make_eval_step(options, eval_preprocess_fn))
 
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2))
-    with open(os.path.join(workdir, _MODEL_INPUT), "w") as f:
-        json.dump({"num_classes": num_classes, "input_shape": input_shape}, f)
     checkpointer = Checkpointer(
         os.path.join(workdir, "checkpoints"), keep_latest=config.keep_checkpoints,
         best_metric=config.best_metric or None, best_mode=config.best_mode,
@@ -135,6 +131,11 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
         loop = _Progress(**meta["loop"])
         log.info("resumed from step %d in %s", step, checkpointer.directory)
     step = int(state.step)
+    # Written only once the checkpoints (if any) proved compatible with this config.
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=2))
+    with open(os.path.join(workdir, _MODEL_INPUT), "w") as f:
+        json.dump({"num_classes": num_classes, "input_shape": input_shape}, f)
     writer = MetricWriter(workdir, tensorboard=config.tensorboard)
     writer.truncate_after(step)
 
