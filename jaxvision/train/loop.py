@@ -172,7 +172,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
     progress = Progress(total_steps, initial_step=step, log_every=config.log_every_steps)
     eval_metrics: dict[str, float] = {}
     window: list[dict] = []
-    pending: tuple[int, dict] | None = None  # checked one step late to keep the device busy
+    pending: tuple[int, dict] | None = None  # each step's finiteness, checked exactly once
     try:
         for epoch in range(step // steps_per_epoch, config.num_epochs):
             if loop.stopped_early:
@@ -183,7 +183,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
                 step += 1
                 if pending is not None:
                     check_finite(*pending)
-                pending = (step, metrics)
+                pending = (step, metrics)  # checked after the next step is dispatched
                 window.append(metrics)
                 if step % config.log_every_steps == 0:
                     train_metrics = _mean_metrics(window)
@@ -196,9 +196,12 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
                 if (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0
                         and not end_of_epoch):
                     check_finite(*pending)
+                    pending = None
                     save()
                     log.info("saving checkpoint at step %d", step)
-            check_finite(*pending)
+            if pending is not None:
+                check_finite(*pending)
+                pending = None
             if window:
                 writer.write(step, _mean_metrics(window), split="train", epoch=epoch)
                 window = []
