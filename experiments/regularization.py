@@ -30,7 +30,6 @@ from experiments import _science as sci
 from jaxvision import metrics, train
 from jaxvision.models import create
 from jaxvision.optim import snapshot
-from jaxvision.optim import schedules as S
 
 VARIANTS = ("baseline", "weight_decay", "dropout", "label_smoothing", "augmentation", "sam",
             "early_stopping", "combined")

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -107,7 +106,6 @@ def test_conv_bn_act_stride2_pads_like_pytorch():
     # centre row/col 0 (Flax "SAME" would pad (0, 1) and centre it at row 1).
     conv = jvnn.ConvBNAct(1, 3, strides=2, batch_norm=False, activation=None)
     x = jnp.zeros((1, 8, 8, 1)).at[0, 0, 0, 0].set(1.0)
-    variables = conv.init(jax.random.key(0), x, train=False)
     kernel = jnp.zeros((3, 3, 1, 1)).at[1, 1, 0, 0].set(1.0)
     y = conv.apply({"params": {"conv": {"kernel": kernel, "bias": jnp.zeros(1)}}}, x, train=False)
     assert y.shape == (1, 4, 4, 1) and float(y[0, 0, 0, 0]) == 1.0

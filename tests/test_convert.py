@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import jax
-import jax.numpy as jnp
 
 from jaxvision import convert
 from jaxvision.models import create

@@ -98,7 +98,7 @@ def test_group_size_matches_manual_loop():
     w, batch, loss_fn = _linear_problem()
     rho, m = 0.2, 2
     (_, aux), grads, stats = sam_value_and_grad(loss_fn, w, batch, rho=rho, group_size=m)
-    manual, gaps = [], []
+    manual = []
     for start in range(0, 8, m):
         group = {k: v[start:start + m] for k, v in batch.items()}
         g = jax.grad(lambda p: loss_fn(p, group)[0])(w)

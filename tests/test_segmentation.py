@@ -1,7 +1,6 @@
 """Segmentation losses and metrics against the course notes (D13, T15) and scikit-learn."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn import metrics as skm

@@ -132,7 +132,7 @@ def test_augmentation_from_config_runs_in_the_step(tfds_dir, tmp_path):
     config.augment.ops = ("crop",)
     config.augment.crop_padding = 1
     with_aug = train_and_evaluate(config, str(tmp_path / "aug"))
-    without = train_and_evaluate(digits_config(tfds_dir, num_epochs=1), str(tmp_path / "plain"))
+    train_and_evaluate(digits_config(tfds_dir, num_epochs=1), str(tmp_path / "plain"))
     first_loss = lambda workdir: read_metrics(workdir)[0]["loss"]  # noqa: E731
     assert np.isfinite(with_aug["eval_loss"])
     assert first_loss(str(tmp_path / "aug")) != first_loss(str(tmp_path / "plain"))

@@ -8,7 +8,6 @@ layers sample the same pixels as PyTorch (Flax ``"SAME"`` pads asymmetrically).
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Literal, Sequence
 
 import flax.linen as nn

@@ -36,3 +36,22 @@ from jaxvision.ops.pooling import (adaptive_avg_pool, adaptive_max_pool, avg_poo
                                    stochastic_pool)
 from jaxvision.ops.receptive_field import (FieldOfView, LayerSpec, effective_receptive_field,
                                            receptive_fields)
+
+__all__ = [
+    "adaptive_avg_pool", "adaptive_max_pool", "anchor_coverage", "anchor_targets", "apply_filter",
+    "avg_pool", "batch_norm_param_count", "batched_nms", "binomial_kernel", "box_area",
+    "BOX_FORMATS", "box_iou", "box_kernel", "cell_anchors", "clip_boxes", "complete_box_iou",
+    "conv2d", "conv2d_reference", "conv_mac_count", "conv_output_size", "conv_param_count",
+    "conv_transpose2d", "conv_transpose_output_size", "convert_boxes", "convolve2d",
+    "cxcywh_to_xyxy", "decode_boxes", "denormalize_boxes", "dense_param_count",
+    "depthwise_separable_param_count", "diagonal_edge_kernel", "distance_box_iou", "edge_kernel",
+    "effective_kernel_size", "effective_receptive_field", "encode_boxes", "extract_patches",
+    "feature_map_shapes", "FieldOfView", "filter_bank", "fractional_max_pool", "gabor_kernel",
+    "gaussian_kernel", "generalized_box_iou", "generate_anchors", "global_avg_pool",
+    "global_max_pool", "grid_anchors", "LayerSpec", "lp_pool", "masks_to_boxes", "match_anchors",
+    "max_pool", "mixed_pool", "multiclass_nms", "nms_padded", "normalize_boxes",
+    "order_box_corners", "pad_images", "param_count", "pool_output_size", "prewitt_x",
+    "prewitt_y", "pyramid_anchors", "receptive_fields", "remove_small_boxes", "same_padding",
+    "sharpen_kernel", "sobel_x", "sobel_y", "soft_nms", "spatial_pyramid_pool", "stochastic_pool",
+    "xywh_to_xyxy", "xyxy_to_cxcywh", "xyxy_to_xywh", "xyxy_to_yxyx", "yxyx_to_xyxy",
+]
