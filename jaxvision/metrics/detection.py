@@ -18,7 +18,7 @@ from jaxvision.metrics.coco import (AREA_LABELS, DEFAULT_AREA_RANGES, STAT_NAMES
 from jaxvision.metrics.voc import (INTERPOLATIONS, ap_all_point, ap_coco101, ap_eleven_point,
                                    average_precision, interpolated_precision,
                                    match_voc_class, precision_recall_from_ranked, voc_evaluate)
-from jaxvision.metrics.voc import _voc_iou, _xyxy
+from jaxvision.metrics.voc import _coco_arrays, _voc_iou
 from jaxvision.ops.boxes import BOX_FORMATS
 
 __all__ = [
@@ -164,15 +164,9 @@ def error_breakdown(ground_truth: dict, detections: Sequence[dict], *, iou_thres
     ``background``. ``missed`` counts non-difficult boxes no detection matched. A simplified
     TIDE-style tally: it counts errors and does not weigh them by their effect on AP.
     """
-    anns = ground_truth["annotations"]
-    gt_img = np.asarray([a["image_id"] for a in anns])
-    gt_cat = np.asarray([a["category_id"] for a in anns])
-    gt_box = _xyxy(np.asarray([a["bbox"] for a in anns], np.float64).reshape(-1, 4))
-    gt_diff = np.asarray([bool(a.get("difficult", a.get("iscrowd", 0))) for a in anns], bool)
-    dt_img = np.asarray([d["image_id"] for d in detections])
-    dt_cat = np.asarray([d["category_id"] for d in detections])
-    dt_box = _xyxy(np.asarray([d["bbox"] for d in detections], np.float64).reshape(-1, 4))
-    dt_score = np.asarray([d["score"] for d in detections], np.float64)
+    gt, dt = _coco_arrays(ground_truth, detections)
+    gt_img, gt_cat, gt_box, gt_diff = gt["image"], gt["category"], gt["box"], gt["difficult"]
+    dt_img, dt_cat, dt_box, dt_score = dt["image"], dt["category"], dt["box"], dt["score"]
     true_positive = np.zeros(len(detections), bool)
     false_positive = np.zeros(len(detections), bool)
     for category in np.unique(np.concatenate([gt_cat, dt_cat])):
@@ -184,7 +178,7 @@ def error_breakdown(ground_truth: dict, detections: Sequence[dict], *, iou_thres
         true_positive[ranked], false_positive[ranked] = tp, fp
     same_best = np.zeros(len(detections))
     other_best = np.zeros(len(detections))
-    matched_gt = np.zeros(len(anns), bool)
+    matched_gt = np.zeros(len(gt_cat), bool)
     for image in np.unique(dt_img):
         d = np.flatnonzero(dt_img == image)
         g = np.flatnonzero(gt_img == image)

@@ -107,6 +107,21 @@ def _xyxy(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
 
 
+def _coco_arrays(ground_truth: dict, detections) -> tuple[dict, dict]:
+    """Ground truth and detections of COCO dictionaries as column arrays (boxes as xyxy)."""
+    anns = ground_truth["annotations"]
+    gt = {"image": np.asarray([a["image_id"] for a in anns]),
+          "category": np.asarray([a["category_id"] for a in anns]),
+          "box": _xyxy(np.asarray([a["bbox"] for a in anns], np.float64).reshape(-1, 4)),
+          "difficult": np.asarray([bool(a.get("difficult", a.get("iscrowd", 0))) for a in anns],
+                                  bool)}
+    dt = {"image": np.asarray([d["image_id"] for d in detections]),
+          "category": np.asarray([d["category_id"] for d in detections]),
+          "box": _xyxy(np.asarray([d["bbox"] for d in detections], np.float64).reshape(-1, 4)),
+          "score": np.asarray([d["score"] for d in detections], np.float64)}
+    return gt, dt
+
+
 def _voc_iou(det: np.ndarray, gt: np.ndarray, plus_one: bool) -> np.ndarray:
     one = 1.0 if plus_one else 0.0
     iw = np.maximum(np.minimum(det[:, 2], gt[:, 2]) - np.maximum(det[:, 0], gt[:, 0]) + one, 0.0)
@@ -172,15 +187,9 @@ def voc_evaluate(ground_truth: dict, detections: Sequence[dict], *, iou_threshol
     "per_class_ap": {category_id: AP}, "curves": {category_id: (recall, precision)}}``; a
     class without non-difficult ground truth has AP NaN and is left out of the mean.
     """
-    anns = ground_truth["annotations"]
-    gt_cat = np.asarray([a["category_id"] for a in anns])
-    gt_img = np.asarray([a["image_id"] for a in anns])
-    gt_box = _xyxy(np.asarray([a["bbox"] for a in anns], np.float64).reshape(-1, 4))
-    gt_diff = np.asarray([bool(a.get("difficult", a.get("iscrowd", 0))) for a in anns], bool)
-    dt_cat = np.asarray([d["category_id"] for d in detections])
-    dt_img = np.asarray([d["image_id"] for d in detections])
-    dt_box = _xyxy(np.asarray([d["bbox"] for d in detections], np.float64).reshape(-1, 4))
-    dt_score = np.asarray([d["score"] for d in detections], np.float64)
+    gt, dt = _coco_arrays(ground_truth, detections)
+    gt_cat, gt_img, gt_box, gt_diff = gt["category"], gt["image"], gt["box"], gt["difficult"]
+    dt_cat, dt_img, dt_box, dt_score = dt["category"], dt["image"], dt["box"], dt["score"]
     per_class, curves = {}, {}
     for category in sorted(c["id"] for c in ground_truth["categories"]):
         g = gt_cat == category
