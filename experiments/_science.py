@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxvision import cli
 from jaxvision import train
 from jaxvision.data import make_datasets
 from jaxvision.data.sources import from_arrays
@@ -208,8 +209,6 @@ def plot_lines(curves: dict[str, tuple[Sequence[float], Sequence[float]]], *, pa
 
 
 def write_report(workdir: str, title: str, sections: Sequence[str]) -> str:
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, "report.md")
-    with open(path, "w") as f:
-        f.write(f"# {title}\n\n" + "\n\n".join(sections) + "\n")
-    return path
+    """``report.md`` with a title and blank-line-separated sections; returns its path."""
+    cli.write_report(workdir, [f"# {title}", "", "\n\n".join(sections)])
+    return os.path.join(workdir, "report.md")

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxvision import cli
 from jaxvision import models
 
 # Input geometry of each family: (image size, channels).
@@ -149,14 +150,9 @@ def main(config, workdir: str) -> list[dict]:
     lines += ["", "![params vs flops](params_flops.png)"]
     if timed:
         lines.append("![latency](latency.png)")
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(rows, f, indent=2)
+    cli.write_report(workdir, lines, rows)
     return rows
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="architectures")

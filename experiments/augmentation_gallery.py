@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxvision import cli
 from jaxvision import augment as A
 
 PHOTO_OPS = ("flip", "vflip", "crop", "random_resized_crop", "rotate", "translate", "shear",
@@ -259,12 +260,9 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ]
     lines += [f"| {name} | {mean:.3f} | {low:.3f} | {obj:.3f} | {count} |"
               for name, mean, low, obj, count in rows]
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    cli.write_report(workdir, lines)
     return {f"iou_{name}": mean for name, mean, _, _, _ in rows}
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="augmentation_gallery")

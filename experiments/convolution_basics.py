@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxvision import cli
 from jaxvision.ops import conv, filters, geometry, pooling
 
 # C-1 T1 (lines 236-272) and the C-2 colour example (lines 4440-4494).
@@ -305,12 +306,9 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
     lines, numbers = stride_dilation_and_speed(photo, workdir)
     report += lines
     results.update(numbers)
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(report) + "\n")
+    cli.write_report(workdir, report)
     return results
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="convolution_basics")

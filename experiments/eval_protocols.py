@@ -21,7 +21,6 @@ vmapped over images; scoring uses ``jaxvision.metrics.detection``.
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -29,6 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxvision import cli
 from jaxvision.metrics import detection as metrics
 from jaxvision.ops import nms as nms_ops
 
@@ -240,14 +240,9 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
               "the next-best free box where VOC's counts a second hit on a taken box as a false "
               f"positive); AP75 {ref['COCO AP75']:.4f}; AP@[.5:.95] {ref['COCO AP']:.4f}.",
               "", "![PR curves](pr_curves.png)", "", "![NMS sweep](nms_sweep.png)", ""]
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(lines))
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    cli.write_report(workdir, lines, results)
     return results
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="eval_protocols")

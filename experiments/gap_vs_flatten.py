@@ -17,7 +17,6 @@ Course C-2 "Global Average Pooling" (B4, R1) and C-1's CAM recipe (Zhou et al. 2
 
 from __future__ import annotations
 
-import json
 import os
 
 import flax.linen as nn
@@ -26,6 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxvision import cli
 from jaxvision import models, train
 from jaxvision.data import from_arrays, make_datasets
 from jaxvision.data.shapes import CLASS_NAMES, ShapesSpec, generate
@@ -187,14 +187,9 @@ def main(config, workdir: str) -> dict:
               f"{results['cam']['pointing_accuracy']:.3f}; a random point would hit the object "
               f"{results['cam']['object_area_fraction']:.3f} of the time.", "",
               "![params](params.png) ![cam](cam.png)"]
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    cli.write_report(workdir, lines, results)
     return results
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="gap_vs_flatten")

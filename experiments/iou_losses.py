@@ -17,7 +17,6 @@ when the enclosing diagonal ``c`` grows), a failure mode worth seeing once.
 
 from __future__ import annotations
 
-import json
 import os
 import types
 
@@ -27,6 +26,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxvision import cli
 from jaxvision.losses import detection as det_losses
 from jaxvision.ops.iou import box_iou
 
@@ -173,15 +173,10 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
               "give a gradient everywhere. When the prediction encloses the target the GIoU "
               "penalty vanishes (GIoU = IoU), so GIoU behaves like IoU there.",
               "", "![IoU curves](iou_curves.png)", "", "![trajectories](trajectories.png)", ""]
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(lines))
     summary = {f"{loss}/{start}": value for (loss, start), value in results.items()}
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    cli.write_report(workdir, lines, summary)
     return summary
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="iou_losses")

@@ -22,7 +22,6 @@ its errata E13 (convolution is equivariant, not invariant; GAP/pooling give the 
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -30,6 +29,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxvision import cli
 from jaxvision import train
 from jaxvision.data import from_arrays, from_tfds, make_datasets
 
@@ -195,14 +195,9 @@ def main(config, workdir: str) -> dict:
               "translation-equivariant; only pooling/GAP turns that into (partial) invariance, and "
               "borders break it (course errata E13).", "",
               "![accuracy vs shift](accuracy_vs_shift.png) ![permutation](permutation.png)"]
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    cli.write_report(workdir, lines, results)
     return results
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="mlp_vs_cnn")

@@ -30,6 +30,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxvision import cli
 from jaxvision.ops import pooling
 from jaxvision.ops.geometry import param_count
 
@@ -342,12 +343,9 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
     report += lines
     lines, training = training_section(config)
     report += lines
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(report) + "\n")
+    cli.write_report(workdir, report)
     return {"course": course, "feature_stats": feature_stats, "training": training}
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="pooling")

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxvision import cli
 from jaxvision.ops.receptive_field import (LayerSpec, effective_receptive_field, mass_extent,
                                            receptive_field, receptive_fields, support_extent)
 
@@ -245,13 +246,10 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
     report += lines
     lines, depth_results = depth_section(config, workdir)
     report += lines
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(report) + "\n")
+    cli.write_report(workdir, report)
     return {"course_stride2": [f.size for f in receptive_field([(3, 1), (3, 2), (3, 1)])],
             "models": model_results, "depths": depth_results}
 
 
 if __name__ == "__main__":
-    from jaxvision import cli
-
     cli.run(get_config, main, name="receptive_fields")

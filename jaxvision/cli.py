@@ -7,6 +7,7 @@ config flags) and whose ``--workdir`` defaults to ``workdirs/<experiment>``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -19,6 +20,16 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     for noisy in ("absl", "orbax", "tensorflow", "jax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def write_report(workdir: str, lines: list[str], results=None) -> None:
+    """An experiment's ``report.md`` (markdown ``lines``) and, when given, ``results.json``."""
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    if results is not None:
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
 
 
 def maybe_initialize_distributed() -> None:

@@ -153,14 +153,20 @@ def vgg_from_torchvision(state_dict: StateDict) -> Variables:
             conv_index += 1
             out.conv((f"conv{conv_index}",), sd, prefix)
     channels = out.variables["params"][f"conv{conv_index}"]["kernel"].shape[-1]
+    _classifier(out, sd, channels=channels, spatial=7)
+    return out.result(sd)
+
+
+def _classifier(out: "_Builder", sd, *, channels: int, spatial: int) -> None:
+    """torchvision's 3-Linear ``classifier`` (AlexNet, VGG) -> ``fc1``, ``fc2``, ``head``; the
+    first Linear reads an NCHW-flattened ``channels x spatial x spatial`` map."""
     linear = _sequential_indices(sd, "classifier")
     if len(linear) != 3:
         raise ValueError(f"expected 3 linear layers in classifier, found indices {linear}")
     out.dense(("fc1",), sd, f"classifier.{linear[0]}",
-              kernel=lambda w: nchw_flatten_to_nhwc(w, channels, 7, 7))
+              kernel=lambda w: nchw_flatten_to_nhwc(w, channels, spatial, spatial))
     out.dense(("fc2",), sd, f"classifier.{linear[1]}")
     out.dense(("head",), sd, f"classifier.{linear[2]}")
-    return out.result(sd)
 
 
 def alexnet_from_torchvision(state_dict: StateDict) -> Variables:
@@ -170,13 +176,7 @@ def alexnet_from_torchvision(state_dict: StateDict) -> Variables:
     for n, i in enumerate(_sequential_indices(sd, "features"), start=1):
         out.conv((f"conv{n}",), sd, f"features.{i}")
     channels = out.variables["params"]["conv5"]["kernel"].shape[-1]
-    linear = _sequential_indices(sd, "classifier")
-    if len(linear) != 3:
-        raise ValueError(f"expected 3 linear layers in classifier, found indices {linear}")
-    out.dense(("fc1",), sd, f"classifier.{linear[0]}",
-              kernel=lambda w: nchw_flatten_to_nhwc(w, channels, 6, 6))
-    out.dense(("fc2",), sd, f"classifier.{linear[1]}")
-    out.dense(("head",), sd, f"classifier.{linear[2]}")
+    _classifier(out, sd, channels=channels, spatial=6)
     return out.result(sd)
 
 

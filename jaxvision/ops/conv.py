@@ -36,7 +36,8 @@ IntPair = Union[int, Sequence[int]]
 Padding = Union[str, int, Sequence[int], Sequence[Sequence[int]]]
 
 
-def _pair(value: IntPair, name: str) -> tuple[int, int]:
+def as_pair(value: IntPair, name: str) -> tuple[int, int]:
+    """``(h, w)`` from an int or a pair; ``name`` goes into the error."""
     if isinstance(value, int):
         return (value, value)
     items = tuple(int(v) for v in value)
@@ -52,8 +53,8 @@ def resolve_padding(padding: Padding, *, kernel_size: IntPair,
         if padding.upper() == "VALID":
             return ((0, 0), (0, 0))
         if padding.upper() == "SAME":
-            return same_padding(_pair(kernel_size, "kernel_size"),  # type: ignore[return-value]
-                                dilation=_pair(dilation, "dilation"))
+            return same_padding(as_pair(kernel_size, "kernel_size"),  # type: ignore[return-value]
+                                dilation=as_pair(dilation, "dilation"))
         raise ValueError(f"padding={padding!r}; use 'valid', 'same', an int or "
                          "(before, after) pairs")
     return padding_pairs(padding)  # type: ignore[return-value]
@@ -92,7 +93,7 @@ def conv2d_reference(images: jnp.ndarray, kernel: jnp.ndarray, *, stride: IntPai
     images, kernel = jnp.asarray(images), jnp.asarray(kernel)
     _check(images, kernel, groups)
     kh, kw = kernel.shape[:2]
-    (sh, sw), (dh, dw) = _pair(stride, "stride"), _pair(dilation, "dilation")
+    (sh, sw), (dh, dw) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     padded, _ = _pad_for_conv(images, padding, (kh, kw), (dh, dw), padding_mode)
     out_h = conv_output_size(padded.shape[1], kernel_size=kh, stride=sh, dilation=dh)
     out_w = conv_output_size(padded.shape[2], kernel_size=kw, stride=sw, dilation=dw)
@@ -120,12 +121,12 @@ def conv2d(images: jnp.ndarray, kernel: jnp.ndarray, *, stride: IntPair = 1,
     """Same arguments as :func:`conv2d_reference`, computed by ``lax.conv_general_dilated``."""
     images, kernel = jnp.asarray(images), jnp.asarray(kernel)
     _check(images, kernel, groups)
-    dilation = _pair(dilation, "dilation")
+    dilation = as_pair(dilation, "dilation")
     pairs = resolve_padding(padding, kernel_size=kernel.shape[:2], dilation=dilation)
     if numpy_pad_mode(padding_mode) != "constant":
         images, pairs = pad_images(images, pairs, mode=padding_mode), ((0, 0), (0, 0))
     out = lax.conv_general_dilated(
-        images, kernel, window_strides=_pair(stride, "stride"), padding=pairs,
+        images, kernel, window_strides=as_pair(stride, "stride"), padding=pairs,
         rhs_dilation=dilation, feature_group_count=groups,
         dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
     return out if bias is None else out + jnp.asarray(bias)
@@ -150,8 +151,8 @@ def extract_patches(images: jnp.ndarray, *, kernel_size: IntPair, stride: IntPai
     images = jnp.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images of shape {images.shape} must be NHWC (rank 4)")
-    (kh, kw), (sh, sw) = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
-    dh, dw = _pair(dilation, "dilation")
+    (kh, kw), (sh, sw) = as_pair(kernel_size, "kernel_size"), as_pair(stride, "stride")
+    dh, dw = as_pair(dilation, "dilation")
     padded, _ = _pad_for_conv(images, padding, (kh, kw), (dh, dw), padding_mode)
     out_h = conv_output_size(padded.shape[1], kernel_size=kh, stride=sh, dilation=dh)
     out_w = conv_output_size(padded.shape[2], kernel_size=kw, stride=sw, dilation=dw)
@@ -176,8 +177,8 @@ def conv_transpose2d(images: jnp.ndarray, kernel: jnp.ndarray, *, stride: IntPai
     if images.ndim != 4 or kernel.ndim != 4 or kernel.shape[2] != images.shape[-1]:
         raise ValueError(f"images {images.shape} must be NHWC and kernel {kernel.shape} HWIO with "
                          f"{images.shape[-1] if images.ndim == 4 else '?'} input channels")
-    strides, pads = _pair(stride, "stride"), _pair(padding, "padding")
-    extra, dilations = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+    strides, pads = as_pair(stride, "stride"), as_pair(padding, "padding")
+    extra, dilations = as_pair(output_padding, "output_padding"), as_pair(dilation, "dilation")
     pairs = []
     for k, s, p, op, d in zip(kernel.shape[:2], strides, pads, extra, dilations):
         if op >= max(s, d):

@@ -12,25 +12,15 @@ Adaptive pools reduce any input to a fixed ``output_size`` with PyTorch's bins: 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxvision.ops.conv import IntPair, as_pair
 from jaxvision.ops.geometry import pool_output_size
 from jaxvision.ops.padding import pad_images, padding_pairs
-
-IntPair = Union[int, Sequence[int]]
-
-
-def _pair(value: IntPair, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    items = tuple(int(v) for v in value)
-    if len(items) != 2:
-        raise ValueError(f"{name}={value!r}: give an int or an (h, w) pair")
-    return items  # type: ignore[return-value]
 
 
 def _check_nhwc(x: jnp.ndarray) -> jnp.ndarray:
@@ -43,8 +33,8 @@ def _check_nhwc(x: jnp.ndarray) -> jnp.ndarray:
 
 def _window_geometry(x, window, stride, padding, ceil_mode):
     """Window, stride and (before, after) padding per spatial axis, after includes ceil_mode."""
-    window = _pair(window, "window")
-    stride = window if stride is None else _pair(stride, "stride")
+    window = as_pair(window, "window")
+    stride = window if stride is None else as_pair(stride, "stride")
     pairs = padding_pairs(padding)
     full_pairs = []
     for axis in range(2):
@@ -123,7 +113,7 @@ def adaptive_bins(input_size: int, output_size: int) -> tuple[tuple[int, int], .
 
 def _adaptive(x, output_size, reduce_fn):
     x = _check_nhwc(x)
-    out_h, out_w = _pair(output_size, "output_size")
+    out_h, out_w = as_pair(output_size, "output_size")
     n, height, width, channels = x.shape
     if (height, width) == (out_h, out_w):
         return x
@@ -167,8 +157,8 @@ def lp_pool(x: jnp.ndarray, *, p: float, window: IntPair, stride: IntPair | None
     if p <= 0:
         raise ValueError(f"p={p} must be positive")
     x = _check_nhwc(x)
-    window = _pair(window, "window")
-    stride = window if stride is None else _pair(stride, "stride")
+    window = as_pair(window, "window")
+    stride = window if stride is None else as_pair(stride, "stride")
     values = jnp.abs(_window_values(pad_images(x, padding), window, stride))
     peak = values.max(axis=-1, keepdims=True)
     safe_peak = jnp.where(peak > 0, peak, 1)
@@ -194,8 +184,8 @@ def stochastic_pool(x: jnp.ndarray, *, window: IntPair, stride: IntPair | None =
     window gives 0) and needs ``key``; evaluation returns the expectation ``sum_i p_i x_i``.
     """
     x = _check_nhwc(x)
-    window = _pair(window, "window")
-    stride = window if stride is None else _pair(stride, "stride")
+    window = as_pair(window, "window")
+    stride = window if stride is None else as_pair(stride, "stride")
     values = _window_values(x, window, stride)
     total = values.sum(axis=-1, keepdims=True)
     probs = jnp.where(total > 0, values / jnp.where(total > 0, total, 1), 0)
@@ -252,7 +242,7 @@ def fractional_max_pool(x: jnp.ndarray, *, output_size: IntPair, window: IntPair
     (PyTorch's ``_random_samples`` holds ``(u_w, u_h)``: use ``samples[..., ::-1]``.)
     """
     x = _check_nhwc(x)
-    (out_h, out_w), (kh, kw) = _pair(output_size, "output_size"), _pair(window, "window")
+    (out_h, out_w), (kh, kw) = as_pair(output_size, "output_size"), as_pair(window, "window")
     batch, height, width, channels = x.shape
     if samples is None:
         if key is None:
