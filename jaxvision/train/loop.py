@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -148,7 +149,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
         for batch in datasets.eval:
             _check_shape(batch, datasets.image_shape)
             out = eval_step(state, parallel.place_batch(batch))
-            sums = out if sums is None else jax.tree.map(np.add, sums, out)
+            sums = out if sums is None else jax.tree.map(jnp.add, sums, out)  # stays on device
         sums = jax.device_get(sums)
         return {"eval_loss": float(sums["loss"] / sums["count"]),
                 "eval_accuracy": float(sums["correct"] / sums["count"])}
