@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jaxvision.nn.blocks import (BasicBlock, Bottleneck, PreActBlock, batch_norm,
                                  conv_kernel_init)
 from jaxvision.models.registry import register
+from jaxvision.nn.conv import resolve_conv
 
 
 class ResNet(nn.Module):
@@ -38,7 +39,7 @@ class ResNet(nn.Module):
     zero_init_residual: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: Callable | None = None  # e.g. jaxvision.nn.conv_general_dilated_matmul_dw
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -46,12 +47,13 @@ class ResNet(nn.Module):
         if self.stem == "imagenet":
             x = nn.Conv(self.base_features, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
                         use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                        conv_general_dilated=self.conv_general_dilated,
+                        conv_general_dilated=resolve_conv(self.conv_general_dilated),
                         name="conv1")(x)
         elif self.stem == "cifar":
             x = nn.Conv(self.base_features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
                         kernel_init=conv_kernel_init, dtype=self.dtype,
-                        conv_general_dilated=self.conv_general_dilated, name="conv1")(x)
+                        conv_general_dilated=resolve_conv(self.conv_general_dilated),
+                        name="conv1")(x)
         else:
             raise ValueError(f"unknown stem {self.stem!r}; use 'imagenet' or 'cifar'")
         x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
@@ -98,7 +100,7 @@ class CifarResNet(nn.Module):
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: Callable | None = None  # e.g. jaxvision.nn.conv_general_dilated_matmul_dw
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -109,7 +111,7 @@ class CifarResNet(nn.Module):
         x = x.astype(self.dtype)
         x = nn.Conv(self.widths[0], (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
                     kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated, name="conv1")(x)
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv1")(x)
         x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                                name="bn1")(x))
         self.sow("intermediates", "stem", x)
@@ -139,7 +141,7 @@ class WideResNet(nn.Module):
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: Callable | None = None  # e.g. jaxvision.nn.conv_general_dilated_matmul_dw
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -149,7 +151,7 @@ class WideResNet(nn.Module):
         x = x.astype(self.dtype)
         x = nn.Conv(16, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
                     kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated, name="conv1")(x)
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv1")(x)
         self.sow("intermediates", "stem", x)
         for stage, width in enumerate((16, 32, 64)):
             for j in range(n):

@@ -14,7 +14,7 @@ from jaxvision.nn.blocks import (
     SEBlock,
     symmetric_padding,
 )
-from jaxvision.nn.conv import conv_general_dilated_matmul_dw
+from jaxvision.nn.conv import fast_conv_general_dilated, resolve_conv
 from jaxvision.nn.init import get_initializer, reinitialize
 from jaxvision.nn.regularization import (
     DropBlock,
@@ -29,7 +29,7 @@ from jaxvision.nn.regularization import (
 __all__ = [
     "BasicBlock", "Bottleneck", "ConvBNAct", "DenseBlock", "DenseLayer", "DepthwiseSeparableConv",
     "DropPath", "InceptionBlock", "InvertedResidual", "PreActBlock", "SEBlock",
-    "conv_general_dilated_matmul_dw", "symmetric_padding",
+    "fast_conv_general_dilated", "resolve_conv", "symmetric_padding",
     "DropBlock", "SpatialDropout", "StochasticDepth", "drop_block_mask", "drop_path",
     "get_initializer", "linear_drop_path_rates", "reinitialize",
 ]

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxvision.nn.conv import resolve_conv
 from jaxvision.nn.regularization import DropPath
 
 Activation = Callable[[jax.Array], jax.Array]
@@ -62,7 +63,7 @@ class ConvBNAct(nn.Module):
     bn_zero_init: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -72,7 +73,7 @@ class ConvBNAct(nn.Module):
                     padding=padding, kernel_dilation=_pair(self.dilation),
                     feature_group_count=self.groups, use_bias=not self.batch_norm,
                     kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated, name="conv")(x)
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv")(x)
         if self.batch_norm:
             x = batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype, name="bn",
                            scale_init=nn.initializers.zeros if self.bn_zero_init
@@ -132,7 +133,8 @@ class _ResidualBase(nn.Module):
                              "use 'projection' or 'option_a'")
         x = nn.Conv(out_features, (1, 1), strides=(strides, strides), use_bias=False,
                     kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated, name="downsample_conv")(x)
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated),
+                    name="downsample_conv")(x)
         return batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                           name="downsample_bn")(x)
 
@@ -159,7 +161,7 @@ class BasicBlock(_ResidualBase):
     zero_init_last_bn: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
     expansion = 1
 
     @nn.compact
@@ -167,12 +169,12 @@ class BasicBlock(_ResidualBase):
         bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
         y = nn.Conv(self.features, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
                     use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated,
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated),
                     name="conv1")(x)
         y = nn.relu(batch_norm(name="bn1", **bn)(y))
         y = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
                     kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated, name="conv2")(y)
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv2")(y)
         y = batch_norm(name="bn2", scale_init=nn.initializers.zeros if self.zero_init_last_bn
                        else nn.initializers.ones, **bn)(y)
         return self.merge(self.shortcut(x, self.features, train=train), y, train=train)
@@ -196,7 +198,7 @@ class Bottleneck(_ResidualBase):
     zero_init_last_bn: bool = False
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -204,7 +206,7 @@ class Bottleneck(_ResidualBase):
         width = int(self.features * (self.base_width / 64.0)) * self.groups
         out_features = self.features * self.expansion
         conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated)
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated))
         y = nn.Conv(width, (1, 1), name="conv1", **conv)(x)
         y = nn.relu(batch_norm(name="bn1", **bn)(y))
         y = nn.Conv(width, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
@@ -229,13 +231,13 @@ class PreActBlock(nn.Module):
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: Callable | None = None  # e.g. conv_general_dilated_matmul_dw
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
         conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated)
+                    conv_general_dilated=resolve_conv(self.conv_general_dilated))
         pre = nn.relu(batch_norm(name="bn1", **bn)(x))
         if x.shape[-1] != self.features or self.strides != 1:
             shortcut = nn.Conv(self.features, (1, 1), strides=(self.strides,) * 2,

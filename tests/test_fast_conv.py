@@ -1,0 +1,148 @@
+"""jaxvision.nn.conv: Winograd and im2col convolutions against lax.conv_general_dilated."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxvision.nn import conv as fast
+
+DN = ("NHWC", "HWIO", "NHWC")
+
+
+@pytest.mark.parametrize("m", [2, 4, 6])
+def test_winograd_matrices_compute_the_1d_correlation_exactly(m):
+    at, g, bt = fast.winograd_matrices(m)
+    assert at.shape == (m, m + 2) and g.shape == (m + 2, 3) and bt.shape == (m + 2, m + 2)
+    rng = np.random.default_rng(m)
+    for _ in range(5):
+        d = [Fraction(int(v)) for v in rng.integers(-9, 10, m + 2)]
+        w = [Fraction(int(v)) for v in rng.integers(-9, 10, 3)]
+        expected = [sum(d[i + k] * w[k] for k in range(3)) for i in range(m)]
+        assert list(at.dot(g.dot(w) * bt.dot(d))) == expected
+
+
+def test_winograd_f43_transform_is_lavins():
+    """B^T of F(4,3) as printed by Lavin & Gray (2016)."""
+    _, _, bt = fast.winograd_matrices(4)
+    np.testing.assert_array_equal(bt.astype(float), [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
+                                                     [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                                                     [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]])
+
+
+def _value_and_grads(conv, x, w, dy):
+    def loss(x, w):
+        y = conv(x, w)
+        return (y * dy).sum(), y
+    (_, y), grads = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True))(x, w)
+    return (y,) + grads
+
+
+def _lax(strides=(1, 1), padding=((1, 1), (1, 1))):
+    return lambda x, w: lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=DN,
+                                                 precision="highest")
+
+
+def _assert_close(ours, expected, rtol):
+    """Errors relative to each array's largest magnitude (Winograd spreads rounding error)."""
+    for name, a, b in zip(("y", "dx", "dw"), ours, expected):
+        assert a.shape == b.shape, name
+        error = float(jnp.abs(a - b).max() / jnp.abs(b).max())
+        assert error < rtol, (name, error)
+
+
+@pytest.mark.parametrize("m, shape, rtol", [(4, (2, 9, 7, 5), 1e-5), (4, (3, 8, 8, 16), 1e-5),
+                                            (2, (2, 5, 6, 3), 2e-6)])
+def test_winograd_conv3x3_forward_and_gradients_match_xla(m, shape, rtol):
+    keys = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(keys[0], shape)
+    w = jax.random.normal(keys[1], (3, 3, shape[-1], 6))
+    dy = jax.random.normal(keys[2], shape[:3] + (6,))
+    ours = _value_and_grads(lambda x, w: fast.winograd_conv3x3(x, w, m), x, w, dy)
+    _assert_close(ours, _value_and_grads(_lax(), x, w, dy), rtol)
+
+
+def test_winograd_conv3x3_float64_is_exact_to_1e12():
+    with jax.enable_x64():
+        x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4), jnp.float64)
+        w = jax.random.normal(jax.random.key(1), (3, 3, 4, 4), jnp.float64)
+        dy = jnp.ones((2, 8, 8, 4), jnp.float64)
+        ours = _value_and_grads(lambda x, w: fast.winograd_conv3x3(x, w, 4), x, w, dy)
+        _assert_close(ours, _value_and_grads(_lax(), x, w, dy), 1e-12)
+
+
+@pytest.mark.parametrize("kernel, strides, padding, rtol", [
+    (3, 1, ((1, 1), (1, 1)), 1e-5),   # Winograd
+    (3, 2, ((1, 1), (1, 1)), 1e-6),   # strided: im2col
+    (1, 2, "SAME", 1e-6),             # the projection shortcut, string padding
+    (7, 2, ((3, 3), (3, 3)), 1e-6),   # ImageNet stem
+    (3, 1, ((0, 2), (1, 0)), 1e-6),   # asymmetric padding
+])
+def test_fast_conv_general_dilated_matches_xla(kernel, strides, padding, rtol):
+    keys = jax.random.split(jax.random.key(1), 3)
+    x = jax.random.normal(keys[0], (2, 12, 10, 8))
+    w = jax.random.normal(keys[1], (kernel, kernel, 8, 6))
+    conv = lambda x, w: fast.fast_conv_general_dilated(x, w, (strides,) * 2, padding,  # noqa: E731
+                                                       dimension_numbers=DN)
+    out_shape = jax.eval_shape(_lax((strides,) * 2, padding), x, w).shape
+    dy = jax.random.normal(keys[2], out_shape)
+    _assert_close(_value_and_grads(conv, x, w, dy),
+                  _value_and_grads(_lax((strides,) * 2, padding), x, w, dy), rtol)
+
+
+def test_fast_conv_routes_grouped_dilated_and_bfloat16_to_exact_paths():
+    x = jax.random.normal(jax.random.key(0), (2, 9, 9, 4))
+    w = jax.random.normal(jax.random.key(1), (3, 3, 2, 4))
+    grouped = fast.fast_conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN,
+                                             feature_group_count=2)
+    expected = lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN,
+                                        feature_group_count=2)
+    np.testing.assert_array_equal(grouped, expected)
+    w = jax.random.normal(jax.random.key(1), (3, 3, 4, 4))
+    dilated = fast.fast_conv_general_dilated(x, w, (1, 1), ((2, 2), (2, 2)), rhs_dilation=(2, 2),
+                                             dimension_numbers=DN)
+    np.testing.assert_array_equal(dilated, lax.conv_general_dilated(
+        x, w, (1, 1), ((2, 2), (2, 2)), rhs_dilation=(2, 2), dimension_numbers=DN))
+    # bfloat16 would lose Winograd's accuracy: it goes to im2col, which is an ordinary GEMM.
+    jaxpr = str(jax.make_jaxpr(lambda x, w: fast.fast_conv_general_dilated(
+        x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN))(x.astype(jnp.bfloat16),
+                                                               w.astype(jnp.bfloat16)))
+    assert "custom_vjp" not in jaxpr and "dot_general" in jaxpr
+
+
+def test_resolve_conv():
+    assert fast.resolve_conv(None) is None and fast.resolve_conv("xla") is None
+    assert fast.resolve_conv("fast") is fast.fast_conv_general_dilated
+    assert fast.resolve_conv(lax.conv_general_dilated) is lax.conv_general_dilated
+    with pytest.raises(ValueError, match="unknown convolution 'winograd'"):
+        fast.resolve_conv("winograd")
+
+
+def test_resnet_with_fast_convs_trains_like_xla():
+    """Same parameters, same logits and gradients: stride-1 Winograd, stride-2 and 1x1 im2col."""
+    import optax
+
+    from jaxvision.models import create
+
+    x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
+    labels = jnp.array([0, 1, 2, 3])
+    results = []
+    for conv in ("xla", "fast"):
+        model = create("resnet18", num_classes=4, stem="cifar", base_features=8,
+                       conv_general_dilated=conv)
+        variables = model.init(jax.random.key(1), x, train=False)
+
+        def loss(params):
+            logits, _ = model.apply({**variables, "params": params}, x, train=True,
+                                    mutable=["batch_stats"])
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), logits
+
+        results.append(jax.jit(jax.grad(loss, has_aux=True))(variables["params"]))
+    (grads_xla, logits_xla), (grads_fast, logits_fast) = results
+    np.testing.assert_allclose(logits_fast, logits_xla, rtol=1e-4, atol=1e-4)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4),
+                 grads_fast, grads_xla)
