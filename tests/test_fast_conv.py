@@ -84,8 +84,8 @@ def test_winograd_conv3x3_float64_is_exact_to_1e12():
 ])
 def test_fast_conv_general_dilated_matches_xla(kernel, strides, padding, rtol):
     keys = jax.random.split(jax.random.key(1), 3)
-    x = jax.random.normal(keys[0], (2, 12, 10, 8))
-    w = jax.random.normal(keys[1], (kernel, kernel, 8, 6))
+    x = jax.random.normal(keys[0], (2, 12, 10, 16))
+    w = jax.random.normal(keys[1], (kernel, kernel, 16, 16))
     conv = lambda x, w: fast.fast_conv_general_dilated(x, w, (strides,) * 2, padding,  # noqa: E731
                                                        dimension_numbers=DN)
     out_shape = jax.eval_shape(_lax((strides,) * 2, padding), x, w).shape
@@ -94,7 +94,22 @@ def test_fast_conv_general_dilated_matches_xla(kernel, strides, padding, rtol):
                   _value_and_grads(_lax((strides,) * 2, padding), x, w, dy), rtol)
 
 
-def test_fast_conv_routes_grouped_dilated_and_bfloat16_to_exact_paths():
+def _routes_to_winograd(x_shape, w_shape, dtype=jnp.float32):
+    jaxpr = str(jax.make_jaxpr(lambda x, w: fast.fast_conv_general_dilated(
+        x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN))(jnp.zeros(x_shape, dtype),
+                                                               jnp.zeros(w_shape, dtype)))
+    return "custom_vjp" in jaxpr
+
+
+def test_fast_conv_uses_winograd_only_where_it_pays():
+    assert _routes_to_winograd((2, 8, 8, 16), (3, 3, 16, 16))
+    assert not _routes_to_winograd((2, 8, 8, 3), (3, 3, 3, 64))      # RGB stem: im2col
+    assert not _routes_to_winograd((2, 4, 4, 64), (3, 3, 64, 64))    # below 8x8: im2col
+    # bfloat16 would lose Winograd's accuracy: an ordinary im2col GEMM instead.
+    assert not _routes_to_winograd((2, 8, 8, 16), (3, 3, 16, 16), jnp.bfloat16)
+
+
+def test_fast_conv_routes_grouped_and_dilated_to_xla():
     x = jax.random.normal(jax.random.key(0), (2, 9, 9, 4))
     w = jax.random.normal(jax.random.key(1), (3, 3, 2, 4))
     grouped = fast.fast_conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN,
@@ -107,11 +122,6 @@ def test_fast_conv_routes_grouped_dilated_and_bfloat16_to_exact_paths():
                                              dimension_numbers=DN)
     np.testing.assert_array_equal(dilated, lax.conv_general_dilated(
         x, w, (1, 1), ((2, 2), (2, 2)), rhs_dilation=(2, 2), dimension_numbers=DN))
-    # bfloat16 would lose Winograd's accuracy: it goes to im2col, which is an ordinary GEMM.
-    jaxpr = str(jax.make_jaxpr(lambda x, w: fast.fast_conv_general_dilated(
-        x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN))(x.astype(jnp.bfloat16),
-                                                               w.astype(jnp.bfloat16)))
-    assert "custom_vjp" not in jaxpr and "dot_general" in jaxpr
 
 
 def test_resolve_conv():
@@ -126,13 +136,13 @@ def test_resnet_with_fast_convs_trains_like_xla():
     """Same parameters, same logits and gradients: stride-1 Winograd, stride-2 and 1x1 im2col."""
     import optax
 
-    from jaxvision.models import create
+    from jaxvision.models.resnet import ResNet
 
     x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
     labels = jnp.array([0, 1, 2, 3])
     results = []
     for conv in ("xla", "fast"):
-        model = create("resnet18", num_classes=4, stem="cifar", base_features=8,
+        model = ResNet(stage_sizes=(1, 1), num_classes=4, stem="cifar", base_features=16,
                        conv_general_dilated=conv)
         variables = model.init(jax.random.key(1), x, train=False)
 

@@ -7,13 +7,14 @@ the course's "Global Average Pooling" section (its parameters then depend on the
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.nn.blocks import batch_norm
 from jaxvision.models.registry import register
+from jaxvision.nn.conv import resolve_conv
 
 
 class SimpleCNN(nn.Module):
@@ -25,6 +26,7 @@ class SimpleCNN(nn.Module):
     head: Literal["gap", "flatten"] = "gap"
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -33,7 +35,8 @@ class SimpleCNN(nn.Module):
         x = x.astype(self.dtype)
         for i, width in enumerate(self.widths, start=1):
             x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
-                        name=f"conv{i}")(x)
+                        name=f"conv{i}",
+                        conv_general_dilated=resolve_conv(self.conv_general_dilated))(x)
             x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                                    name=f"bn{i}")(x))
             x = nn.max_pool(x, (2, 2), strides=(2, 2))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.models.registry import register
+from jaxvision.nn.conv import resolve_conv
 
 
 class SmallCNN(nn.Module):
@@ -25,13 +26,15 @@ class SmallCNN(nn.Module):
     bn_momentum: float = 0.9
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         x = x.astype(self.dtype)
         for i, width in enumerate(self.widths):
             x = nn.Conv(width, (3, 3), padding=1, use_bias=not self.batch_norm,
-                        dtype=self.dtype, name=f"conv{i}")(x)
+                        dtype=self.dtype, name=f"conv{i}",
+                        conv_general_dilated=resolve_conv(self.conv_general_dilated))(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                  axis_name=self.bn_axis_name, dtype=self.dtype, name=f"bn{i}")(x)

@@ -8,7 +8,7 @@ permutes torchvision's NCHW-ordered ``classifier.0`` weight to match.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jaxvision.nn.blocks import batch_norm, conv_kernel_init
 from jaxvision.ops.pooling import adaptive_avg_pool
 from jaxvision.models.registry import register
+from jaxvision.nn.conv import resolve_conv
 
 # Stage layouts: number of 3x3 convs per stage (widths 64, 128, 256, 512, 512).
 VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
@@ -37,6 +38,7 @@ class VGG(nn.Module):
     hidden: int = 4096
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -45,7 +47,8 @@ class VGG(nn.Module):
         for stage, (num_convs, width) in enumerate(zip(self.stage_sizes, _VGG_WIDTHS), start=1):
             for _ in range(num_convs):
                 x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=conv_kernel_init,
-                            dtype=self.dtype, name=f"conv{index}")(x)
+                            dtype=self.dtype, name=f"conv{index}",
+                            conv_general_dilated=resolve_conv(self.conv_general_dilated))(x)
                 if self.batch_norm:
                     x = batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                                    name=f"bn{index}")(x)

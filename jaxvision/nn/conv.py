@@ -5,7 +5,8 @@ ResNet-18 train step on 32x32 images runs at about a fifth of the machine's matm
 convolution's weight gradient at about a tenth). :func:`fast_conv_general_dilated` rewrites
 them as batched matrix products instead:
 
-* 3x3, stride 1, padding 1 (the bulk of a ResNet's work), float32, at least 8x8 pixels:
+* 3x3, stride 1, padding 1 (the bulk of a ResNet's work), float32, at least 8x8 pixels and
+  16 channels in and out (below that, transforming the tiles costs more than it saves):
   Winograd F(4x4, 3x3) (Lavin & Gray, 2016), which needs 36 multiplications per 16 outputs
   instead of 144. Forward, input gradient and weight gradient are each one batched matmul over
   the 36 transform positions (custom VJP), between cheap linear transforms of the tiles.
@@ -258,7 +259,8 @@ def fast_conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
     padding = tuple(tuple(int(p) for p in pair) for pair in padding)
     if (rhs.shape[:2] == (3, 3) and strides == (1, 1) and padding == ((1, 1), (1, 1))
-            and min(lhs.shape[1:3]) >= 8 and lhs.dtype in (jnp.float32, jnp.float64)):
+            and min(lhs.shape[1:3]) >= 8 and min(rhs.shape[2:]) >= 16
+            and lhs.dtype in (jnp.float32, jnp.float64)):
         def rewritten(lhs, rhs):
             return winograd_conv3x3(lhs, rhs, WINOGRAD_TILE)
     else:
