@@ -15,33 +15,43 @@ from other processes on a shared machine hits them alike; compare ratios from on
 
 Variants (``--conv-impl``, comma-separated ``<conv impl>[/<dtype>]``):
 
-* ``xla``: the plain Flax model; XLA:CPU runs every convolution through Eigen.
-* ``matmul_dw``: ``jaxvision.nn.conv_general_dilated_matmul_dw``. XLA lowers a convolution's
-  weight gradient to a convolution whose kernel is the whole 32x32 output-gradient map, which
-  Eigen runs at about a third of the forward speed; here it is one im2col GEMM instead.
+* ``xla``: the plain Flax model; XLA:CPU runs every convolution itself (through YNNPACK).
+* ``fast``: the same model with ``conv_general_dilated="fast"``
+  (``jaxvision.nn.fast_conv_general_dilated``): Winograd F(4x4, 3x3) batched GEMMs for the
+  3x3 stride-1 convolutions, im2col GEMMs for the strided, 1x1 and stem convolutions.
 * ``.../bfloat16``: bfloat16 compute with float32 parameters (not the same arithmetic as the
   PyTorch side; for information only).
 
-Measured on this 2-core Xeon (AVX-512, shared with other jobs), issue 4, 2026-11-24:
+The fraction of peak always counts the direct convolutions' FLOPs (the ``xla`` variant's XLA
+count, 372 GFLOP per step), so Winograd's saved multiplications show up as a higher fraction.
 
-* Quiet machine (load < 2): PyTorch 1.90 s/step (67.6 img/s, 51% of the 387 GFLOP/s matmul
-  peak); ``xla`` 4.01 s (31.9 img/s, ratio 0.47); ``matmul_dw`` 3.39 s (37.8 img/s, ratio 0.56).
-  Compile: 1.8 s (``xla``), 3.1 s (``matmul_dw``); XLA counts 372 GFLOP per step.
-* Per convolution (batch 128, 3x3, GFLOP/s, jax fwd / input-grad / weight-grad vs torch fwd):
-  32x32x64: 117 / 108 / 34 vs 204; 16x16x128: 321 / 307 / 71 vs 402. The weight gradient is
-  slow for every formulation tried (XLA conv, im2col GEMM in NN/TN/NT layouts, K-chunked
-  batched GEMMs, per-kernel-row GEMMs: 20-80 GFLOP/s), because Eigen's GEMM reaches only
-  50-100 GFLOP/s on its shape (576x64 output, K = 131,072) against 320 on square matrices.
-* XLA flags made no measurable difference to the convolutions in this jaxlib build:
-  ``--xla_cpu_use_onednn``, ``--xla_cpu_experimental_onednn_custom_call``,
-  ``--xla_cpu_experimental_{onednn,xnn,ynn}_fusion_type=individual_convolution,individual_dot``.
-  bfloat16 compute did not help either (no AMX path for Eigen convolutions).
-  ``--xla_cpu_prefer_vector_width=512`` (fusions only): alternating A/B runs differed by less
-  than the run-to-run noise (3.2-5.6 s per step either way on the loaded machine).
-* Under load from other jobs the ratios rise and swing, because PyTorch's OpenMP threads
-  suffer more from oversubscription: load 5-6: ``xla`` 0.63 and 0.86, ``matmul_dw`` 0.74 and
-  0.92 (two runs, 5 steps each); load 7-10 with 3 steps: 0.36-0.91 and 0.45-0.97. Quote
-  quiet-machine runs; the target ratio >= 1.0 is not reached on a quiet machine.
+Measured on this 2-core Xeon (AVX-512), quiet machine (load < 2), issue 4, 2026-11-25,
+``--steps 7``, three runs:
+
+* ``fast``: 1.79-1.80 s/step (71 img/s, 53% of the 391 GFLOP/s matmul peak); PyTorch
+  1.85-2.11 s/step (61-69 img/s); ratio **1.04-1.18** (median of runs in the closing note).
+  ``xla``: 4.2 s/step, ratio 0.44. Compile: 1.8 s (``xla``), 5.7 s (``fast``).
+* What helped, in order (ratio after each step): im2col weight gradient only 0.56; Winograd
+  with autodiff through the transforms 0.73; sparse, one-fusion transforms and a custom VJP
+  whose input gradient is Winograd again 0.94; im2col for strided and 1x1 convolutions
+  (string padding resolved) 1.01; the input gradient through the adjoint transforms (one
+  transform fewer per backward) 1.11; the RGB stem on im2col instead of Winograd 1.18.
+* Per 3x3 convolution, forward + both gradients, batch 128 (ms, ``xla`` / ``fast``):
+  32x32x64 357 / 109; 16x16x128 195 / 61; 8x8x256 137 / 67; 4x4x512 104 / 95 (im2col:
+  Winograd's transforms cost more than they save below 8x8).
+* Where the ``fast`` step's CPU time goes (profile): GEMMs 46%, Winograd transforms 21%, the
+  Winograd kernel-gradient GEMM (a TN product XLA leaves to single-threaded Eigen) 7%, im2col
+  patches 5%, BatchNorm/ReLU/residual fusions 15%; and about 0.5 s of system time per step
+  in page faults on XLA's freshly allocated buffers (1.5 GB per step).
+* What did not help: XLA flags (``--xla_cpu_use_onednn``, ``--xla_cpu_use_xnnpack``,
+  ``--xla_cpu_experimental_{onednn,xnn,ynn}_fusion_type=individual_dot,...``: the same or
+  up to 50% slower); bfloat16; Winograd F(2x2, 3x3) (2.25x fewer multiplications than direct
+  instead of 4x, same transform cost); dense (broadcast) transforms (2-3x slower than the
+  sparse ones); splitting the kernel-gradient GEMM; XLA's own convolution at 4x4 or for the
+  strided convolutions (no gain or 15% slower); glibc malloc settings that stop the page
+  faults (``MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=...``) speed PyTorch up more than JAX.
+* Under load from other jobs the ratios swing widely (PyTorch's OpenMP threads suffer more
+  from oversubscription); quote quiet-machine runs.
 """
 
 from __future__ import annotations
