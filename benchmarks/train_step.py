@@ -26,23 +26,27 @@ The fraction of peak always counts the direct convolutions' FLOPs (the ``xla`` v
 count, 372 GFLOP per step), so Winograd's saved multiplications show up as a higher fraction.
 
 Measured on this 2-core Xeon (AVX-512), quiet machine (load < 2), issue 4, 2026-11-25,
-``--steps 7``, three runs:
+``--steps 7``:
 
-* ``fast``: 1.79-1.80 s/step (71 img/s, 53% of the 391 GFLOP/s matmul peak); PyTorch
-  1.85-2.11 s/step (61-69 img/s); ratio **1.04-1.18** (median of runs in the closing note).
-  ``xla``: 4.2 s/step, ratio 0.44. Compile: 1.8 s (``xla``), 5.7 s (``fast``).
-* What helped, in order (ratio after each step): im2col weight gradient only 0.56; Winograd
+* ``--conv-impl fast``, five runs: ``fast`` 1.66-1.77 s/step (72.5-77.2 img/s, 48-53% of the
+  408-438 GFLOP/s matmul peak); PyTorch 1.90-2.00 s/step (64.1-67.5 img/s, 44-46%); ratio
+  1.09-1.17, **median 1.14**. Compile 5.6-5.7 s (``xla``: 1.8 s).
+* Default ``xla,fast``, three runs: ratio 0.98, 1.04 and 1.10 for ``fast`` (PyTorch's step
+  time moved between 1.69 and 1.87 s across these runs, ours between 1.70 and 1.79 s);
+  ``xla`` 0.41-0.47 (4.0-4.2 s/step, 21-24% of peak).
+* What helped, in order (the ratio in one run after each change): im2col weight gradient only 0.56; Winograd
   with autodiff through the transforms 0.73; sparse, one-fusion transforms and a custom VJP
   whose input gradient is Winograd again 0.94; im2col for strided and 1x1 convolutions
   (string padding resolved) 1.01; the input gradient through the adjoint transforms (one
   transform fewer per backward) 1.11; the RGB stem on im2col instead of Winograd 1.18.
-* Per 3x3 convolution, forward + both gradients, batch 128 (ms, ``xla`` / ``fast``):
-  32x32x64 357 / 109; 16x16x128 195 / 61; 8x8x256 137 / 67; 4x4x512 104 / 95 (im2col:
-  Winograd's transforms cost more than they save below 8x8).
+* Per 3x3 convolution, forward + both gradients, batch 128 (``benchmarks/conv.py``, median
+  ms xla / fast / torch): 32x32x64 394 / 154 / 153; 16x16x128 213 / 78 / 97; 8x8x256
+  143 / 72 / 73; 4x4x512 108 / 110 / 80 (im2col: Winograd's transforms cost more than they
+  save below 8x8).
 * Where the ``fast`` step's CPU time goes (profile): GEMMs 46%, Winograd transforms 21%, the
   Winograd kernel-gradient GEMM (a TN product XLA leaves to single-threaded Eigen) 7%, im2col
   patches 5%, BatchNorm/ReLU/residual fusions 15%; and about 0.5 s of system time per step
-  in page faults on XLA's freshly allocated buffers (1.5 GB per step).
+  in page faults: XLA:CPU allocates its 1.47 GB of temporaries afresh for every step.
 * What did not help: XLA flags (``--xla_cpu_use_onednn``, ``--xla_cpu_use_xnnpack``,
   ``--xla_cpu_experimental_{onednn,xnn,ynn}_fusion_type=individual_dot,...``: the same or
   up to 50% slower); bfloat16; Winograd F(2x2, 3x3) (2.25x fewer multiplications than direct

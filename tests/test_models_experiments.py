@@ -120,3 +120,18 @@ def test_train_step_benchmark_smoke(capsys):
     assert step["images_per_s"] > 0 and step["xla_gflops_per_step"] > 0
     if "torch_eager" in results:
         assert results["ratio[jaxvision[fast]]"]["images_per_s_over_torch"] > 0
+
+
+def test_conv_benchmark_smoke(capsys):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "conv.py"
+    spec = importlib.util.spec_from_file_location("conv_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    records = bench.main(["--batch", "2", "--shapes", "8x16", "--repeats", "1"])
+    assert {r["impl"] for r in records} >= {"xla", "fast"}
+    assert all(r["median_ms"] > 0 and r["gflops"] > 0 for r in records)
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["impl"] for line in lines] == [r["impl"] for r in records]
