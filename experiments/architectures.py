@@ -30,6 +30,7 @@ import ml_collections
 
 from jaxvision import cli
 from jaxvision import models
+from jaxvision.ops.geometry import param_count
 
 # Input geometry of each family: (image size, channels).
 _INPUT = [("lenet", 28, 1), ("mlp", 28, 1), ("simple_cnn", 32, 3), ("small_cnn", 32, 3),
@@ -67,7 +68,7 @@ def measure(name: str, shape, *, latency: bool, repeats: int,
     model = models.create(name, num_classes=num_classes)
     init = lambda key: model.init({"params": key, "dropout": key}, jnp.zeros(shape), train=False)
     shapes = jax.eval_shape(init, jax.random.key(0))
-    params = sum(leaf.size for leaf in jax.tree.leaves(shapes["params"]))
+    params = param_count(shapes["params"])
     forward = jax.jit(lambda v, x: model.apply(v, x, train=False))
     abstract_vars = {k: v for k, v in shapes.items() if k in ("params", "batch_stats")}
     lowered = forward.lower(abstract_vars, jax.ShapeDtypeStruct(shape, jnp.float32))

@@ -29,6 +29,7 @@ from jaxvision import cli
 from jaxvision import models, train
 from jaxvision.data import from_arrays, make_datasets
 from jaxvision.data.shapes import CLASS_NAMES, ShapesSpec, generate
+from jaxvision.ops.geometry import param_count
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -56,14 +57,14 @@ def head_params(head: str, size: int, channels: int = 3, num_classes: int = 10) 
     model = models.create("simple_cnn", head=head, num_classes=num_classes)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0),
                                                jnp.zeros((1, size, size, channels)), train=False))
-    return sum(leaf.size for leaf in jax.tree.leaves(shapes["params"]["classifier"]))
+    return param_count(shapes["params"]["classifier"])
 
 
 def dense_params_on(shape: tuple[int, ...], features: int) -> int:
     """Parameters of a Dense(features) layer applied to an input of ``shape`` (batch first)."""
     layer = nn.Dense(features)
     shapes = jax.eval_shape(lambda: layer.init(jax.random.key(0), jnp.zeros(shape)))
-    return sum(leaf.size for leaf in jax.tree.leaves(shapes))
+    return param_count(shapes)
 
 
 def variable_size_check(head: str, build_size: int, sizes) -> dict[int, str]:
@@ -124,7 +125,7 @@ def main(config, workdir: str) -> dict:
         states[head] = train.load_state(os.path.join(workdir, head), cfg)
         results["trained"][head] = {
             "eval_accuracy": float(summary["eval_accuracy"]),
-            "params": int(sum(p.size for p in jax.tree.leaves(states[head].params)))}
+            "params": param_count(states[head].params)}
 
     # CAMs of the GAP model for its predicted class; pointing game against the object masks.
     gap_model = models.create("simple_cnn", head="gap", num_classes=num_classes)

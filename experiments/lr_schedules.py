@@ -71,7 +71,7 @@ def main(config, workdir: str) -> dict:
         cfg = sci.engine_config(epochs=config.epochs, widths=(16, 32), hidden=64, dropout_rate=0.0)
         cfg.seed = config.seed
         cfg.optimizer = ml_collections.ConfigDict(opt_configs[name])
-        summary, records, seconds = sci.run_engine(cfg, os.path.join(workdir, name), datasets)
+        summary, records, _ = sci.run_engine(cfg, os.path.join(workdir, name), datasets)
         loss_curves[name] = sci.series(records, "train", "loss")
         eval_losses[name] = sci.series(records, "eval", "loss")[1]
         rows.append({"schedule": name, "final_lr": float(schedules[name](total_steps - 1)),
@@ -84,8 +84,7 @@ def main(config, workdir: str) -> dict:
     for loss in eval_losses[names[0]]:
         plateau_lrs += [float(state.lr)] * STEPS_PER_EPOCH
         state = S.reduce_on_plateau_update(state, loss, factor=0.5, patience=2)
-    plot = {n: s for n, s in schedules.items()}
-    S.plot_schedules(plot, total_steps=total_steps, path=os.path.join(workdir, "schedules.png"),
+    S.plot_schedules(schedules, total_steps=total_steps, path=os.path.join(workdir, "schedules.png"),
                      title=f"schedules over {total_steps} steps")
     sci.plot_lines({**{n: (np.arange(total_steps), S.schedule_values(s, total_steps=total_steps))
                        for n, s in schedules.items()},

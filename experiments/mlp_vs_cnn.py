@@ -22,6 +22,7 @@ its errata E13 (convolution is equivariant, not invariant; GAP/pooling give the 
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -32,6 +33,7 @@ import numpy as np
 from jaxvision import cli
 from jaxvision import train
 from jaxvision.data import from_arrays, from_tfds, make_datasets
+from jaxvision.ops.geometry import param_count
 
 # name -> (registered model, overrides); the CNNs also get ``widths=config.cnn_widths``.
 MODELS = {
@@ -89,12 +91,18 @@ def permute_pixels(images: np.ndarray, permutation: np.ndarray) -> np.ndarray:
     return images.reshape(n, h * w, c)[:, permutation].reshape(n, h, w, c)
 
 
+@functools.cache
+def _predict(apply_fn):
+    """One compiled eval forward per model, shared by every accuracy measurement."""
+    return jax.jit(functools.partial(apply_fn, train=False))
+
+
 def _accuracy(state, images_uint8: np.ndarray, labels: np.ndarray) -> float:
-    apply = jax.jit(lambda v, x: state.apply_fn(v, x, train=False))
+    apply, variables = _predict(state.apply_fn), state.variables()
     correct = 0
     for start in range(0, len(labels), 500):
         x = jnp.asarray(images_uint8[start:start + 500], jnp.float32) / 255.0
-        logits = apply(state.variables(), x)
+        logits = apply(variables, x)
         correct += int((np.asarray(logits).argmax(-1) == labels[start:start + 500]).sum())
     return correct / len(labels)
 
@@ -113,7 +121,7 @@ def _train(config, workdir, name, data, num_classes):
                              seed=cfg.seed)
     summary = train.train_and_evaluate(cfg, workdir, datasets=datasets)
     state = train.load_state(workdir, cfg)
-    params = sum(p.size for p in jax.tree.leaves(state.params))
+    params = param_count(state.params)
     return summary, state, params
 
 

@@ -119,7 +119,6 @@ def main(config, workdir: str) -> dict:
         summary, records, seconds = sci.run_engine(cfg, run_dir, datasets)
         train_acc = _train_accuracy(cfg, run_dir, *data[0])
         steps, test_loss = sci.series(records, "eval", "loss")
-        train_steps, train_loss = sci.series(records, "train", "loss")
         gap_curves[name] = (steps, test_loss)
         rows.append({"variant": name, "train_accuracy": train_acc, "test_accuracy": summary["eval_accuracy"],
                      "gap": train_acc - summary["eval_accuracy"], "test_loss": summary["eval_loss"],

@@ -127,7 +127,7 @@ def _as_dict(config) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f"augmentation config must be a dict, ConfigDict or preset name; "
                          f"got {type(config).__name__}")
-    return dict(config)
+    return {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in config.items()}
 
 
 def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -164,8 +164,6 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
         options[op_name][option] = value
 
     for key, value in config.items():
-        if hasattr(value, "to_dict"):  # a nested ConfigDict
-            value = value.to_dict()
         if key in options and isinstance(value, dict):
             for option, v in value.items():
                 set_option(key, option, v, f"{key}.{option}")

@@ -145,10 +145,10 @@ def retinanet_loss(class_logits: jax.Array, box_deltas: jax.Array, targets: dict
     labels = targets["labels"]
     positive = (labels == 1).astype(class_logits.dtype)
     not_ignored = (labels != -1).astype(class_logits.dtype)
-    num_positives = jnp.maximum(positive.sum(), 1.0)
+    num_positives = positive.sum()
     classification = sigmoid_focal_loss(class_logits, targets["class_targets"], alpha=alpha,
                                          gamma=gamma, weights=not_ignored[..., None],
-                                         reduction="sum") / num_positives
+                                         reduction="num_positives", num_positives=num_positives)
     if box_loss == "giou":
         if anchors is None:
             raise ValueError("box_loss='giou' decodes the deltas and needs anchors=")
@@ -160,6 +160,6 @@ def retinanet_loss(class_logits: jax.Array, box_deltas: jax.Array, targets: dict
     else:
         per_anchor = smooth_l1_loss(box_deltas, targets["box_targets"],
                                     beta=smooth_l1_beta).sum(-1)
-    box = jnp.sum(per_anchor * positive) / num_positives
+    box = jnp.sum(per_anchor * positive) / jnp.maximum(num_positives, 1.0)
     return {"loss": classification + box_weight * box, "classification": classification,
-            "box": box, "num_positives": positive.sum()}
+            "box": box, "num_positives": num_positives}

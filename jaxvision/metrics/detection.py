@@ -45,6 +45,15 @@ def _to_xywh(boxes: np.ndarray, box_format: str) -> np.ndarray:
     return np.stack([b, a, d - b, c - a], -1)  # yxyx
 
 
+def _padded_boxes(gt_boxes, det_boxes, gt_valid, gt_crowd, gt_area, box_format):
+    """xywh float64 boxes, crowd flags and areas (default: box areas) of padded batches."""
+    gt_boxes = _to_xywh(np.asarray(gt_boxes, np.float64), box_format)
+    det_boxes = _to_xywh(np.asarray(det_boxes, np.float64), box_format)
+    crowd = np.zeros(np.shape(gt_valid), bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
+    area = gt_boxes[..., 2] * gt_boxes[..., 3] if gt_area is None else np.asarray(gt_area, float)
+    return gt_boxes, det_boxes, crowd, area
+
+
 def padded_to_coco(*, gt_boxes, gt_classes, gt_valid, det_boxes, det_scores, det_classes,
                    det_valid, num_classes: int, box_format: str = "xyxy", gt_crowd=None,
                    gt_area=None) -> tuple[dict, list[dict]]:
@@ -53,13 +62,11 @@ def padded_to_coco(*, gt_boxes, gt_classes, gt_valid, det_boxes, det_scores, det
     ``gt_*``: ``[N, G, ...]``; ``det_*``: ``[N, D, ...]``; padded entries have ``valid=False``.
     ``gt_area`` defaults to the box area (COCO uses the mask area when it has masks).
     """
-    gt_boxes = _to_xywh(np.asarray(gt_boxes, np.float64), box_format)
-    det_boxes = _to_xywh(np.asarray(det_boxes, np.float64), box_format)
+    gt_boxes, det_boxes, crowd, area = _padded_boxes(gt_boxes, det_boxes, gt_valid, gt_crowd,
+                                                     gt_area, box_format)
     gt_valid, det_valid = np.asarray(gt_valid, bool), np.asarray(det_valid, bool)
     gt_classes, det_classes = np.asarray(gt_classes), np.asarray(det_classes)
     det_scores = np.asarray(det_scores, np.float64)
-    crowd = np.zeros(gt_valid.shape, bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
-    area = gt_boxes[..., 2] * gt_boxes[..., 3] if gt_area is None else np.asarray(gt_area, float)
     n_img, n_gt = np.nonzero(gt_valid)
     annotations = [{"id": i + 1, "image_id": int(n), "category_id": int(gt_classes[n, g]),
                     "bbox": gt_boxes[n, g].tolist(), "area": float(area[n, g]),
@@ -84,14 +91,12 @@ def coco_evaluate_padded(*, num_classes: int, gt_boxes, gt_classes, gt_valid, de
     categories 0..C-1 (classes outside that range are dropped). Returns the 12 numbers, or a
     :class:`COCOEvaluation` if ``detailed``.
     """
-    gt_xywh = _to_xywh(np.asarray(gt_boxes, np.float64), box_format)
-    det_xywh = _to_xywh(np.asarray(det_boxes, np.float64), box_format)
+    gt_xywh, det_xywh, crowd, area = _padded_boxes(gt_boxes, det_boxes, gt_valid, gt_crowd,
+                                                   gt_area, box_format)
     gt_classes = np.asarray(gt_classes).astype(np.int64)
     det_classes = np.asarray(det_classes).astype(np.int64)
     gt_keep = np.asarray(gt_valid, bool) & (gt_classes >= 0) & (gt_classes < num_classes)
     det_keep = np.asarray(det_valid, bool) & (det_classes >= 0) & (det_classes < num_classes)
-    crowd = np.zeros(gt_keep.shape, bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
-    area = gt_xywh[..., 2] * gt_xywh[..., 3] if gt_area is None else np.asarray(gt_area, float)
     gt_n, _ = np.nonzero(gt_keep)
     det_n, _ = np.nonzero(det_keep)
     evaluation = evaluate_arrays(
@@ -172,10 +177,9 @@ def error_breakdown(ground_truth: dict, detections: Sequence[dict], *, iou_thres
     for category in np.unique(np.concatenate([gt_cat, dt_cat])):
         d = np.flatnonzero(dt_cat == category)
         g = gt_cat == category
-        tp, fp, _ = match_voc_class(dt_img[d], dt_box[d], dt_score[d], gt_img[g], gt_box[g],
-                                    gt_diff[g], iou_threshold=iou_threshold)
-        ranked = d[np.argsort(-dt_score[d], kind="stable")]
-        true_positive[ranked], false_positive[ranked] = tp, fp
+        tp, fp, order = match_voc_class(dt_img[d], dt_box[d], dt_score[d], gt_img[g],
+                                        gt_box[g], gt_diff[g], iou_threshold=iou_threshold)
+        true_positive[d[order]], false_positive[d[order]] = tp, fp
     same_best = np.zeros(len(detections))
     other_best = np.zeros(len(detections))
     matched_gt = np.zeros(len(gt_cat), bool)

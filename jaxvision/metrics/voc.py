@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from jaxvision.metrics.coco import default_recall_thresholds
+
 
 def _as_curve(recall, precision):
     recall = np.asarray(recall, np.float64).reshape(-1)
@@ -63,8 +65,8 @@ def ap_eleven_point(recall, precision, *, legacy_arange: bool = False) -> float:
 def ap_coco101(recall, precision, *, recall_thresholds=None) -> float:
     """COCO AP at one IoU threshold: mean of the envelope at 101 recall points."""
     recall, precision = _as_curve(recall, precision)
-    thresholds = (np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
-                  if recall_thresholds is None else np.asarray(recall_thresholds, np.float64))
+    thresholds = (default_recall_thresholds() if recall_thresholds is None
+                  else np.asarray(recall_thresholds, np.float64))
     envelope = interpolated_precision(precision)
     inds = np.searchsorted(recall, thresholds, side="left")
     q = np.zeros(len(thresholds))
@@ -136,10 +138,11 @@ def match_voc_class(det_image: np.ndarray, det_boxes: np.ndarray, det_scores: np
                     gt_image: np.ndarray, gt_boxes: np.ndarray, gt_difficult: np.ndarray, *,
                     iou_threshold: float = 0.5, plus_one: bool = False):
     """VOC matching of one class, vectorized. Boxes are xyxy. Returns, in ranking order,
-    ``(true_positive, false_positive, sorted_scores)`` (a 'difficult' hit is neither).
+    ``(true_positive, false_positive, order)`` (a 'difficult' hit is neither; ``order`` indexes
+    the inputs by descending score, ties in input order).
     """
     order = np.argsort(-det_scores, kind="stable")
-    det_image, det_boxes, det_scores = det_image[order], det_boxes[order], det_scores[order]
+    det_image, det_boxes = det_image[order], det_boxes[order]
     gt_order = np.argsort(gt_image, kind="stable")
     gt_image, gt_boxes = gt_image[gt_order], gt_boxes[gt_order]
     gt_difficult = gt_difficult[gt_order]
@@ -175,7 +178,7 @@ def match_voc_class(det_image: np.ndarray, det_boxes: np.ndarray, det_scores: np
         first_claim[claims[first_index]] = True
     true_positive = first_claim
     false_positive = ~hit | (eligible & ~first_claim)
-    return true_positive, false_positive, det_scores
+    return true_positive, false_positive, order
 
 
 def voc_evaluate(ground_truth: dict, detections: Sequence[dict], *, iou_threshold: float = 0.5,
@@ -194,12 +197,12 @@ def voc_evaluate(ground_truth: dict, detections: Sequence[dict], *, iou_threshol
     for category in sorted(c["id"] for c in ground_truth["categories"]):
         g = gt_cat == category
         d = dt_cat == category
-        tp, fp, _ = match_voc_class(dt_img[d], dt_box[d], dt_score[d], gt_img[g], gt_box[g],
-                                    gt_diff[g], iou_threshold=iou_threshold, plus_one=plus_one)
         num_positive = int((~gt_diff[g]).sum())
         if num_positive == 0:
             per_class[category] = float("nan")
             continue
+        tp, fp, _ = match_voc_class(dt_img[d], dt_box[d], dt_score[d], gt_img[g], gt_box[g],
+                                    gt_diff[g], iou_threshold=iou_threshold, plus_one=plus_one)
         recall, precision = precision_recall_from_ranked(tp, num_ground_truth=num_positive,
                                                          false_positive=fp)
         curves[category] = (recall, precision)

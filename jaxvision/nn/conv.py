@@ -33,6 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxvision.ops.conv import extract_patches
+
 _NHWC = ("NHWC", "HWIO", "NHWC")
 WINOGRAD_TILE = 4  # output tile m of F(m x m, 3 x 3); m=2 is more exact but multiplies 1.8x more
 
@@ -206,27 +208,12 @@ winograd_conv3x3.defvjp(_winograd_fwd, _winograd_bwd)
 
 # --------------------------------------------------------------------------------- im2col
 
-def _patches(x, kernel_hw, strides, padding, out_hw):
-    """``(N*Ho*Wo, kh*kw*C)`` matrix of the input pixels each output pixel sees (HWIO order)."""
-    (pad_h, pad_w), (sh, sw) = padding, strides
-    x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
-    kh, kw = kernel_hw
-    ho, wo = out_hw
-    views = [x[:, i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw, :]
-             for i in range(kh) for j in range(kw)]
-    patches = views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)
-    return patches.reshape(-1, patches.shape[-1])
-
-
 def im2col_conv(x, w, strides, padding):
     """Ungrouped, undilated NHWC/HWIO convolution as one GEMM of im2col patches."""
-    n, h, wd, _ = x.shape
-    kh, kw, _, cout = w.shape
-    (pt, pb), (pl, pr) = padding
-    ho = (h + pt + pb - kh) // strides[0] + 1
-    wo = (wd + pl + pr - kw) // strides[1] + 1
-    patches = _patches(x, (kh, kw), strides, padding, (ho, wo))
-    return (patches @ w.reshape(-1, cout)).reshape(n, ho, wo, cout)
+    patches = extract_patches(x, kernel_size=w.shape[:2], stride=strides, padding=padding)
+    n, ho, wo, k = patches.shape
+    # A 2-D GEMM: with the 4-D product the ResNet-18 train step on XLA:CPU was 12% slower.
+    return (patches.reshape(-1, k) @ w.reshape(k, -1)).reshape(n, ho, wo, -1)
 
 
 # ----------------------------------------------------------------------------- dispatcher

@@ -159,7 +159,8 @@ def extract_patches(images: jnp.ndarray, *, kernel_size: IntPair, stride: IntPai
     views = [padded[:, m * dh: m * dh + (out_h - 1) * sh + 1: sh,
                     l * dw: l * dw + (out_w - 1) * sw + 1: sw, :]
              for m in range(kh) for l in range(kw)]
-    return jnp.stack(views, axis=3).reshape(images.shape[0], out_h, out_w, -1)
+    # Taps concatenated along channels: the (row, column, channel) order in one copy.
+    return views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)
 
 
 def conv_transpose2d(images: jnp.ndarray, kernel: jnp.ndarray, *, stride: IntPair = 1,

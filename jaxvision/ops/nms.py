@@ -97,8 +97,6 @@ def soft_nms(boxes: jax.Array, scores: jax.Array, *, max_output_size: int,
     """
     if method not in _SOFT_METHODS:
         raise ValueError(f"method must be one of {_SOFT_METHODS}, got {method!r}")
-    if method == "gaussian" and isinstance(sigma, (int, float)) and sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
     boxes = jnp.asarray(boxes)
     scores = jnp.asarray(scores)
     if scores.shape[0] == 0:

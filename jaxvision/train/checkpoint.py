@@ -103,17 +103,21 @@ class Checkpointer:
     def best_step(self) -> int | None:
         return self._manager.best_step() if self.best_metric else None
 
+    def _read(self, step: int, **item):
+        """One item of checkpoint ``step``; any failure to read it is a ``CheckpointError``."""
+        (name,) = item
+        try:
+            return self._manager.restore(step, args=ocp.args.Composite(**item))[name]
+        except Exception as error:
+            raise CheckpointError(f"checkpoint step {step} in {self.directory} cannot be read: "
+                                  f"{type(error).__name__}: {error}") from error
+
     def restore(self, step: int, abstract_items: dict) -> tuple[dict, dict]:
         """Restores ``step`` into the shapes, dtypes and shardings of ``abstract_items``.
 
         Raises ``CheckpointMismatchError`` when the checkpoint holds another layout and
         ``CheckpointError`` when it cannot be read or does not match its saved fingerprint."""
-        try:
-            meta = dict(self._manager.restore(step, args=ocp.args.Composite(
-                meta=ocp.args.JsonRestore()))["meta"])
-        except Exception as error:
-            raise CheckpointError(f"checkpoint step {step} in {self.directory} cannot be read: "
-                                  f"{type(error).__name__}: {error}") from error
+        meta = dict(self._read(step, meta=ocp.args.JsonRestore()))
         expected_layout = _layout(abstract_items)
         if meta.get("layout") != expected_layout:
             saved = meta.get("layout") or []
@@ -123,12 +127,7 @@ class Checkpointer:
                 f"checkpoint step {step} in {self.directory} holds a different train state "
                 f"({diff}). Resume with the config it was saved with (see config.json next to "
                 "it) or use a fresh workdir.")
-        try:
-            items = self._manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_items)))["state"]
-        except Exception as error:
-            raise CheckpointError(f"checkpoint step {step} in {self.directory} cannot be read: "
-                                  f"{type(error).__name__}: {error}") from error
+        items = self._read(step, state=ocp.args.StandardRestore(abstract_items))
         if _fingerprint_ints(items) != list(meta.pop("fingerprint", [])):
             raise CheckpointError(f"checkpoint step {step} in {self.directory} is corrupted: its "
                                   "arrays do not match the fingerprint saved with them")

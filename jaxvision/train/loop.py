@@ -67,8 +67,8 @@ def create_model(config, *, num_classes: int, parallel: Parallel):
 
 def _build_augment(config, num_classes: int):
     """``(augment_fn, eval_preprocess_fn)`` from ``config.augment``; Nones when it names no op."""
-    spec = {k: v for k, v in config.augment.items() if not (k == "preset" and not v)}
-    if not spec.get("ops") and "preset" not in spec:
+    spec = config.augment.to_dict()
+    if not spec.get("ops") and not spec.get("preset"):
         return None, None
     from jaxvision import augment
 

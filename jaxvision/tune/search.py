@@ -90,10 +90,7 @@ def grid_search(objective: Objective, space: Mapping[str, Any], *, direction: st
     """Every combination of the dimensions' grids (``Choice`` values; ``grid_points`` per range)."""
     _check_direction(direction)
     names = list(space)
-    grids = []
-    for name in names:
-        dim = as_dimension(space[name])
-        grids.append(dim.grid() if hasattr(dim, "values") else dim.grid(grid_points))
+    grids = [as_dimension(space[name]).grid(grid_points) for name in names]
     trials: list[Trial] = []
     for number, values in enumerate(itertools.product(*grids)):
         trial = Trial(number, dict(zip(names, values)))
@@ -179,10 +176,11 @@ def _optuna_search(objective, space, *, num_trials, seed, direction, pruner) -> 
                                 pruner=optuna_pruner)
     trials: list[Trial] = []
 
+    dims = {name: as_dimension(spec) for name, spec in space.items()}
+
     def optuna_objective(ot):
         params = {}
-        for name, spec in space.items():
-            dim = as_dimension(spec)
+        for name, dim in dims.items():
             if isinstance(dim, Choice):
                 params[name] = ot.suggest_categorical(name, list(dim.values))
             elif isinstance(dim, LogUniform):

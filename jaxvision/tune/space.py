@@ -19,7 +19,7 @@ class Choice:
     def sample(self, rng: np.random.Generator) -> Any:
         return self.values[int(rng.integers(len(self.values)))]
 
-    def grid(self) -> list[Any]:
+    def grid(self, num: int = 3) -> list[Any]:  # noqa: ARG002 - every value, whatever num
         return list(self.values)
 
     def to_unit(self, value: Any) -> float:
