@@ -28,9 +28,10 @@ count, 372 GFLOP per step), so Winograd's saved multiplications show up as a hig
 Measured on this 2-core Xeon (AVX-512), quiet machine (load < 2), issue 4, 2026-11-25,
 ``--steps 7``:
 
-* ``--conv-impl fast``, five runs: ``fast`` 1.66-1.77 s/step (72.5-77.2 img/s, 48-53% of the
-  408-438 GFLOP/s matmul peak); PyTorch 1.90-2.00 s/step (64.1-67.5 img/s, 44-46%); ratio
-  1.09-1.17, **median 1.14**. Compile 5.6-5.7 s (``xla``: 1.8 s).
+* ``--conv-impl fast``, five runs on the final code: ``fast`` 1.69-1.71 s/step (75.0-75.9 img/s,
+  50-57% of the 383-444 GFLOP/s matmul peak); PyTorch 1.82-1.94 s/step (65.9-70.3 img/s,
+  45-52%); ratio 1.08-1.14, **median 1.10**. Compile 5.5-5.8 s (``xla``: 1.8 s). (Five
+  earlier runs, before the im2col GEMM went through ``ops.extract_patches``: 1.09-1.17.)
 * Default ``xla,fast``, three runs: ratio 0.98, 1.04 and 1.10 for ``fast`` (PyTorch's step
   time moved between 1.69 and 1.87 s across these runs, ours between 1.70 and 1.79 s);
   ``xla`` 0.41-0.47 (4.0-4.2 s/step, 21-24% of peak).
