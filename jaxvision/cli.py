@@ -42,6 +42,24 @@ def maybe_initialize_distributed() -> None:
         jax.distributed.initialize()
 
 
+def run_reporting_errors(main: Callable, config, workdir: str):
+    """``main(config, workdir)``; a graceful stop or a refused input ends the process with one
+    line and an exit code instead of a traceback (``JAXVISION_TRACEBACK=1`` shows it)."""
+    from jaxvision.train import Interrupted, NonFiniteError
+
+    log = logging.getLogger("jaxvision")
+    try:
+        return main(config, workdir)
+    except Interrupted as stop:
+        log.warning("%s", stop)
+        sys.exit(stop.exit_code)
+    except (ValueError, RuntimeError, OSError, NonFiniteError) as error:
+        if os.environ.get("JAXVISION_TRACEBACK"):
+            raise
+        log.error("%s: %s", type(error).__name__, error)
+        sys.exit(1)
+
+
 def run(get_config: Callable, main: Callable, *, name: str | None = None) -> None:
     """Parses flags, builds the config and calls ``main(config, workdir)``."""
     from absl import app, flags
@@ -57,7 +75,7 @@ def run(get_config: Callable, main: Callable, *, name: str | None = None) -> Non
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         setup_logging()
         maybe_initialize_distributed()
-        result = main(config_flag.value, workdir_flag.value)
+        result = run_reporting_errors(main, config_flag.value, workdir_flag.value)
         if result is not None:
             logging.getLogger("jaxvision").info("result: %s", result)
 

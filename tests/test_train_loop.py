@@ -95,8 +95,8 @@ def test_nonfinite_stops_naming_the_step_and_keeps_last_good_checkpoint(
     workdir = _copy(one_epoch_workdir, tmp_path / "w")
     good = train.load_state(workdir, digits_config(tfds_dir))
     steps_per_epoch = 1438 // 64
-    config = digits_config(tfds_dir, **{"optimizer.learning_rate": 1e38,
-                                  "optimizer.schedule": "constant"})
+    config = digits_config(tfds_dir, resume="force", **{"optimizer.learning_rate": 1e38,
+                                                        "optimizer.schedule": "constant"})
     with pytest.raises(NonFiniteError, match=f"step {steps_per_epoch + 1}: .*intact"):
         train_and_evaluate(config, workdir)
     after = train.load_state(workdir, digits_config(tfds_dir))
@@ -108,6 +108,10 @@ def test_nonfinite_stops_naming_the_step_and_keeps_last_good_checkpoint(
 def test_resuming_with_another_optimizer_is_refused_clearly(one_epoch_workdir, tfds_dir, tmp_path):
     workdir = _copy(one_epoch_workdir, tmp_path / "w")
     config = digits_config(tfds_dir, **{"optimizer.name": "sgd"})
+    with pytest.raises(train.ConfigChangedError, match="optimizer.name: 'adamw' -> 'sgd'"):
+        train_and_evaluate(config, workdir)
+    # Forced, the checkpoint's layout still has to fit the new optimizer.
+    config.resume = "force"
     with pytest.raises(train.CheckpointMismatchError, match="different train state.*config.json"):
         train_and_evaluate(config, workdir)
     with open(os.path.join(workdir, "config.json")) as f:
@@ -119,6 +123,7 @@ def test_nonfinite_skip_mode_skips_updates(one_epoch_workdir, tfds_dir, tmp_path
     good = train.load_state(workdir, digits_config(tfds_dir))
     # Two more epochs, with mid-epoch checkpoints: every skipped step is counted once.
     config = digits_config(tfds_dir, nonfinite="skip", num_epochs=3, checkpoint_every_steps=5,
+                           max_consecutive_skips=100, resume="force",
                            **{"optimizer.learning_rate": 1e38, "optimizer.schedule": "constant"})
     summary = train_and_evaluate(config, workdir)
     assert summary["skipped_steps"] == 2 * (1438 // 64)

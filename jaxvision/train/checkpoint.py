@@ -5,15 +5,22 @@ Each step directory holds two items: ``state`` (the arrays, through ``StandardSa
 through an abstract state whose leaves carry the *target* shardings, so a run saved on 8
 devices resumes on 1 and back. The fingerprint is recomputed after every restore; a
 checkpoint whose files are truncated or whose bytes changed is skipped with a warning and the
-previous step is tried, so garbage is never loaded. Orbax writes each step to a temporary
-directory and renames it when complete, so a save interrupted by a crash never replaces the
-last good step.
+previous step is tried, so garbage is never loaded. A run that falls back moves the damaged
+step aside (``<directory>.damaged/<step>-<time>``, never deleted) so that it can save that step
+again. Orbax writes each step to a temporary directory and renames it when complete, so a save
+interrupted by a crash never replaces the last good step.
+
+Evaluation metrics are saved with each step (Orbax's ``metrics`` item), so the best-K set and
+``best_step`` survive a restart.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+import time
 from typing import Any
 
 import jax
@@ -63,31 +70,44 @@ def _layout(tree: Any) -> list[str]:
 
 class Checkpointer:
     """Latest-N checkpoints for resuming plus, when ``best_metric`` is set, the best-K by an
-    evaluation metric (``best_mode`` 'max' or 'min')."""
+    evaluation metric (``best_mode`` 'max' or 'min').
+
+    ``move_damaged`` is for a run that will save again: a damaged step it finds is moved to
+    ``<directory>.damaged/`` instead of being only skipped, so the step can be written anew."""
 
     def __init__(self, directory: str | os.PathLike, *, keep_latest: int = 2,
                  best_metric: str | None = None, best_mode: str = "max", keep_best: int = 1,
-                 async_save: bool = True):
+                 async_save: bool = True, move_damaged: bool = False):
         if keep_latest < 1:
             raise ValueError(f"keep_latest must be >= 1 to resume, got {keep_latest}")
         if best_mode not in ("max", "min"):
             raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
         policies = [pp.LatestN(n=keep_latest)]
+        best_fn = None
         if best_metric:
-            policies.append(pp.BestN(get_metric_fn=lambda metrics: metrics[best_metric],
-                                     reverse=best_mode == "min", n=keep_best,
-                                     keep_checkpoints_without_metrics=False))
+            best_fn = lambda metrics: metrics[best_metric]  # noqa: E731
+            policies.append(pp.BestN(get_metric_fn=best_fn, reverse=best_mode == "min",
+                                     n=keep_best, keep_checkpoints_without_metrics=False))
         self.directory = os.path.abspath(os.fspath(directory))
         self.best_metric = best_metric
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            item_names=("state", "meta"),
-            options=ocp.CheckpointManagerOptions(
-                preservation_policy=pp.AnyPreservationPolicy(policies),
-                enable_async_checkpointing=async_save,
-                cleanup_tmp_directories=True,
-            ),
+        self._options = ocp.CheckpointManagerOptions(
+            preservation_policy=pp.AnyPreservationPolicy(policies),
+            # best_fn makes Orbax write each step's metrics to disk and read them back on
+            # restart; without it, the best-K policy forgets older steps' metrics.
+            best_fn=best_fn, best_mode=best_mode,
+            enable_async_checkpointing=async_save,
+            cleanup_tmp_directories=True,
         )
+        self._move_damaged = move_damaged
+        for step in _steps_with_unreadable_metrics(self.directory):
+            if not move_damaged:
+                raise CheckpointError(
+                    f"checkpoint step {step} in {self.directory} has an unreadable metrics file; "
+                    "rerun the training command (it moves the damaged step aside) or remove "
+                    f"{os.path.join(self.directory, str(step))}")
+            self._move_aside(step)
+        self._manager = ocp.CheckpointManager(self.directory, item_names=("state", "meta"),
+                                              options=self._options)
 
     def save(self, step: int, items: dict, *, meta: dict | None = None,
              metrics: dict | None = None) -> None:
@@ -101,6 +121,7 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def best_step(self) -> int | None:
+        """The kept step with the best ``best_metric`` (the latest of equals); None without one."""
         return self._manager.best_step() if self.best_metric else None
 
     def _read(self, step: int, **item):
@@ -136,24 +157,65 @@ class Checkpointer:
 
     def restore_latest(self, abstract_items: dict) -> tuple[int, dict, dict] | None:
         """``(step, items, meta)`` of the newest intact checkpoint, or None when there is none.
-        Damaged checkpoints are skipped with a warning; if all are damaged, raises."""
+
+        Damaged checkpoints are skipped with a warning (and moved aside with ``move_damaged``);
+        if all are damaged, raises and moves nothing."""
         steps = self.all_steps()
+        damaged = []
         for step in reversed(steps):
             try:
                 items, meta = self.restore(step, abstract_items)
-                return step, items, meta
             except CheckpointError as error:
                 log.warning("%s; falling back to the previous checkpoint", error)
+                damaged.append(step)
+                continue
+            if self._move_damaged:
+                for bad in damaged:
+                    self._move_aside(bad)
+                self._manager.reload()
+            return step, items, meta
         if steps:
             raise CheckpointError(f"none of the checkpoints {steps} in {self.directory} could be "
                                   "restored intact; move the directory away to start afresh")
         return None
+
+    def _move_aside(self, step: int) -> None:
+        """Moves a damaged step out of the manager's sight, keeping its files for a post-mortem."""
+        damaged_dir = f"{self.directory}.damaged"
+        os.makedirs(damaged_dir, exist_ok=True)
+        destination = os.path.join(damaged_dir, f"{step}-{time.strftime('%Y%m%dT%H%M%S')}")
+        if jax.process_index() == 0:
+            shutil.move(os.path.join(self.directory, str(step)), destination)
+            log.warning("moved the damaged checkpoint step %d to %s", step, destination)
+        _sync("jaxvision_move_damaged_checkpoint")
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _steps_with_unreadable_metrics(directory: str) -> list[int]:
+    """Steps whose saved metrics are not JSON: Orbax would fail to open the directory."""
+    bad = []
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        path = os.path.join(directory, name, "metrics", "metrics")
+        if name.isdigit() and os.path.isfile(path):
+            try:
+                with open(path) as f:
+                    json.load(f)
+            except (ValueError, UnicodeDecodeError):
+                bad.append(int(name))
+    return sorted(bad)
+
+
+def _sync(name: str) -> None:
+    """A barrier across processes (a no-op with one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def abstract_items(items: dict, sharding: jax.sharding.Sharding) -> dict:

@@ -3,11 +3,13 @@
 It resumes from the newest intact checkpoint in ``workdir`` (same data order, same keys, so a
 killed run ends bitwise where an uninterrupted one would), evaluates each epoch, writes
 metrics to JSONL and TensorBoard, keeps the latest and best checkpoints, stops early on a
-chosen metric, and draws the curves at the end.
+chosen metric, and draws the curves at the end. It holds a lock on the workdir, refuses to
+resume under a config that would change the result, and stops gracefully on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -26,10 +28,13 @@ from jaxvision.optim import build_optimizer, build_schedule
 from jaxvision.train import monitoring
 from jaxvision.train.checkpoint import Checkpointer, abstract_items
 from jaxvision.train.config import COMPUTE_DTYPES, validate_config
+from jaxvision.train.interrupt import Interrupted, StopRequest
 from jaxvision.train.parallel import AXIS, Parallel, make_parallel
 from jaxvision.train.progress import Progress
 from jaxvision.train.state import TrainState, create_train_state
 from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
+from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
+                                     keep_old_config, move_run_aside, write_json_atomic)
 from jaxvision.train.writers import MetricWriter, plot_curves, read_metrics
 
 log = logging.getLogger("jaxvision.train")
@@ -86,16 +91,35 @@ class _Progress:
 
     early_stopping: list | None = None  # the fields of monitoring.EarlyStoppingState
     skipped_steps: int = 0
+    consecutive_skips: int = 0
     stopped_early: bool = False
 
 
 def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None) -> dict[str, Any]:
     """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints); returns the final
-    evaluation metrics plus ``step``, ``best_step`` and ``workdir``."""
+    evaluation metrics plus ``step``, ``best_step`` and ``workdir``.
+
+    The workdir is locked for the run. A rerun whose config would change the result is refused
+    (see ``config.resume``). SIGINT/SIGTERM stop after the current step with a checkpoint and
+    raise ``Interrupted``."""
     parallel = make_parallel(config.parallel, num_devices=config.num_devices or None)
     validate_config(config, num_devices=parallel.num_devices)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"the workdir {workdir!r} is a file, not a directory")
     os.makedirs(workdir, exist_ok=True)
+    lock = WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+    with lock, StopRequest() as stop:
+        if config.resume == "restart":
+            move_run_aside(workdir)
+        elif config.resume == "auto":
+            check_config(workdir, config)
+        return _train_and_evaluate(config, workdir, datasets, parallel, stop)
+
+
+def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, parallel: Parallel,
+                        stop: StopRequest) -> dict[str, Any]:
     datasets = datasets or build_datasets(config)
+    _check_batch_sizes(config, datasets)
     num_classes = config.num_classes or datasets.num_classes
     if num_classes < datasets.num_classes:
         raise ValueError(f"config.num_classes={num_classes} but the data has "
@@ -122,7 +146,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
     checkpointer = Checkpointer(
         os.path.join(workdir, "checkpoints"), keep_latest=config.keep_checkpoints,
         best_metric=config.best_metric or None, best_mode=config.best_mode,
-        keep_best=config.keep_best)
+        keep_best=config.keep_best, move_damaged=True)
     loop = _Progress()
     restored = checkpointer.restore_latest(
         abstract_items(state.checkpoint_items(), parallel.replicated))
@@ -133,10 +157,11 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
         log.info("resumed from step %d in %s", step, checkpointer.directory)
     step = int(state.step)
     # Written only once the checkpoints (if any) proved compatible with this config.
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2))
-    with open(os.path.join(workdir, _MODEL_INPUT), "w") as f:
-        json.dump({"num_classes": num_classes, "input_shape": input_shape}, f)
+    if config.resume == "force" and os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+        keep_old_config(workdir)
+    write_json_atomic(os.path.join(workdir, CONFIG_FILE), config_as_json(config))
+    write_json_atomic(os.path.join(workdir, _MODEL_INPUT),
+                      {"num_classes": num_classes, "input_shape": input_shape})
     writer = MetricWriter(workdir, tensorboard=config.tensorboard)
     writer.truncate_after(step)
 
@@ -156,24 +181,35 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
 
     def check_finite(at_step: int, metrics: dict) -> None:
         if float(metrics["finite"]):
+            loop.consecutive_skips = 0
             return
+        problem = (f"step {at_step}: the loss or gradient is not finite "
+                   f"(loss={float(metrics['loss'])}, grad_norm={float(metrics['grad_norm'])})")
         if config.nonfinite == "skip":
             loop.skipped_steps += 1
-            log.warning("step %d: non-finite loss or gradient (loss=%s); update skipped",
-                        at_step, float(metrics["loss"]))
-            return
+            loop.consecutive_skips += 1
+            if loop.consecutive_skips < config.max_consecutive_skips:
+                log.warning("%s; update skipped", problem)
+                return
+            problem += (f", the {loop.consecutive_skips}th step skipped in a row "
+                        f"(config.max_consecutive_skips={config.max_consecutive_skips})")
         checkpointer.wait()
         last_good = checkpointer.all_steps()
         raise NonFiniteError(
-            f"step {at_step}: the loss or gradient is not finite (loss={float(metrics['loss'])}, "
-            f"grad_norm={float(metrics['grad_norm'])}); the run stopped and the last good "
-            f"checkpoint ({last_good[-1] if last_good else 'none'}) is intact. Lower "
+            f"{problem}; the run stopped and the last good checkpoint "
+            f"({last_good[-1] if last_good else 'none'}) is intact. Lower "
             "optimizer.learning_rate, set grad_clip_norm, or set nonfinite='skip'.")
 
     progress = Progress(total_steps, initial_step=step, log_every=config.log_every_steps)
     eval_metrics: dict[str, float] = {}
     window: list[dict] = []
     pending: tuple[int, dict] | None = None  # each step's finiteness, checked exactly once
+
+    def stop_if_requested(signum: int | None) -> None:
+        if signum is not None:
+            checkpointer.wait()
+            raise Interrupted(signum, step, workdir)
+
     try:
         for epoch in range(step // steps_per_epoch, config.num_epochs):
             if loop.stopped_early:
@@ -193,13 +229,16 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
                     progress.update(step, {k: train_metrics[k] for k in ("loss", "accuracy")})
                 else:
                     progress.update(step)
-                end_of_epoch = step % steps_per_epoch == 0
-                if (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0
-                        and not end_of_epoch):
+                if step % steps_per_epoch == 0:
+                    continue  # the epoch's end: evaluated and saved below
+                signum = stop.poll()
+                if signum is not None or (config.checkpoint_every_steps
+                                          and step % config.checkpoint_every_steps == 0):
                     check_finite(*pending)
                     pending = None
                     save()
                     log.info("saving checkpoint at step %d", step)
+                stop_if_requested(signum)
             if pending is not None:
                 check_finite(*pending)
                 pending = None
@@ -217,6 +256,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
             if loop.stopped_early:
                 log.info("early stopping: %s did not improve for %d epochs",
                          config.early_stopping.metric, config.early_stopping.patience)
+            stop_if_requested(stop.poll())
     finally:
         progress.close()
         checkpointer.wait()
@@ -228,8 +268,7 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
     plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"))
     summary = {**eval_metrics, "step": step, "best_step": best_step,
                "skipped_steps": loop.skipped_steps, "workdir": workdir}
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     return summary
 
 
@@ -238,6 +277,17 @@ def _build_tx(config, total_steps: int) -> optax.GradientTransformation:
     if config.grad_clip_norm:
         tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
     return tx
+
+
+def _check_batch_sizes(config, datasets: Datasets) -> None:
+    """Datasets built by hand must batch as the config says (the schedule and the checks on
+    divisibility were computed from the config)."""
+    processes = jax.process_count()
+    for name, stream in (("batch_size", datasets.train), ("eval_batch_size", datasets.eval)):
+        size = stream.local_batch_size * processes
+        if size != config[name]:
+            raise ValueError(f"the datasets have a {name.replace('_size', ' size')} of {size} but "
+                             f"config.{name}={config[name]}; build them with the config's value")
 
 
 def _check_shape(batch: dict, image_shape: tuple[int, int, int]) -> None:
@@ -262,8 +312,12 @@ def load_state(workdir: str, config, *, step: int | None = None,
     """The train state saved in ``workdir`` (newest intact step, or ``step``), rebuilt from
     ``config`` and placed on ``parallel`` (default: one device) whatever it was saved on."""
     parallel = parallel or make_parallel("none")
-    with open(os.path.join(workdir, _MODEL_INPUT)) as f:
-        model_input = json.load(f)
+    try:
+        with open(os.path.join(workdir, _MODEL_INPUT)) as f:
+            model_input = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{workdir!r} holds no trained run (no {_MODEL_INPUT}); train "
+                                "there with train_and_evaluate first") from None
     model, _ = create_model(config, num_classes=model_input["num_classes"], parallel=parallel)
     template = create_train_state(model, _build_tx(config, 1), seed=config.seed,
                                   input_shape=tuple(model_input["input_shape"]))

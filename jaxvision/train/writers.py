@@ -1,14 +1,21 @@
 """Where metrics go: a JSONL file (easy to read back in a notebook) and TensorBoard events.
 
 The JSONL file is the record of truth: ``read_metrics`` reads it, the curves are drawn from it,
-and on resume the lines past the restored step are dropped so that history never forks.
+and on resume the lines past the restored step are dropped so that history never forks. That
+rewrite is atomic (a new file, fsynced, renamed over the old one), and a last line torn by a
+kill is dropped with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
+
+from jaxvision.train.workdir import write_text_atomic
+
+log = logging.getLogger("jaxvision.train")
 
 
 class MetricWriter:
@@ -30,8 +37,7 @@ class MetricWriter:
         if not os.path.exists(self.path):
             return
         kept = [r for r in read_metrics(self.path) if r["step"] <= step]
-        with open(self.path, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
+        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, step: int, metrics: dict[str, Any], *, split: str | None = None,
               **extra) -> None:
@@ -56,11 +62,24 @@ class MetricWriter:
 
 
 def read_metrics(path: str) -> list[dict]:
-    """The records of a ``metrics.jsonl`` file (or of ``<workdir>/metrics.jsonl``)."""
+    """The records of a ``metrics.jsonl`` file (or of ``<workdir>/metrics.jsonl``).
+
+    A torn last line (a run killed while appending) is dropped with a warning; a bad line
+    anywhere else is an error naming the file and the line."""
     if os.path.isdir(path):
         path = os.path.join(path, "metrics.jsonl")
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [(number, line) for number, line in enumerate(f, 1) if line.strip()]
+    records = []
+    for number, line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError as error:
+            if number == lines[-1][0]:
+                log.warning("%s: dropped a torn last line %d (%r)", path, number, line[:80])
+                break
+            raise ValueError(f"{path} line {number} is not JSON ({error}): {line[:80]!r}") from None
+    return records
 
 
 def plot_curves(records: list[dict], path: str, *, metrics: tuple[str, ...] = ("loss", "accuracy")) -> None:
