@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
+import numbers
 from typing import Any, Callable
 
 import jax
@@ -111,6 +113,43 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# Ranges of the magnitudes that would otherwise run without error and give garbage (a 1e9-degree
+# rotation, a shift of three image widths). Checked by ``resolve``, so a bad value stops at build
+# time, before anything is traced or compiled. Keys are '<op>.<option>' or an option of any op;
+# a number, or each end of a (low, high) pair, must lie in the range.
+_RANGES: dict[str, tuple[float, float]] = {
+    "probability": (0, 1), "apply_probability": (0, 1),
+    "rotate.degrees": (-180, 180), "affine.degrees": (-180, 180),
+    "translate.fraction": (0, 1), "affine.translate": (0, 1),
+    "random_resized_crop.scale": (0, 1), "random_erasing.scale": (0, 1),
+    "crop.padding": (0, math.inf),
+    "color_jitter.hue": (-0.5, 0.5), "hue.delta": (-0.5, 0.5),
+    **{f"color_jitter.{name}": (0, math.inf) for name in ("brightness", "contrast", "saturation")},
+    **{f"{name}.factor": (0, math.inf) for name in ("brightness", "contrast", "saturation")},
+    "posterize.bits": (1, 8), "solarize.threshold": (0, 1),
+    "salt_and_pepper.amount": (0, 1), "salt_and_pepper.salt_fraction": (0, 1),
+    "gaussian_noise.std": (0, math.inf),
+    "cutout.num_holes": (0, math.inf), "cutout.length": (0, math.inf),
+}
+# Options where a single number v means the range (-v, v): that number must be >= 0.
+_SYMMETRIC = ("rotate.degrees", "affine.degrees", "color_jitter.hue", "hue.delta")
+
+
+def _check_range(op_name: str, option: str, value, key: str) -> None:
+    name = f"{op_name}.{option}"
+    bounds = _RANGES.get(name, _RANGES.get(option))
+    if bounds is None:
+        return
+    low, high = bounds
+    is_pair = isinstance(value, (tuple, list))
+    if name in _SYMMETRIC and not is_pair:
+        low = 0
+    values = value if is_pair else (value,)
+    if not all(isinstance(v, numbers.Real) and low <= v <= high for v in values):
+        where = f"be >= {low}" if high == math.inf else f"lie in [{low}, {high}]"
+        raise ValueError(f"config key {key!r}: {option} must {where}; got {value!r}")
+
+
 def _options_of(fn) -> dict[str, inspect.Parameter]:
     params = inspect.signature(fn).parameters
     return {n: p for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
@@ -161,6 +200,7 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
         if option not in allowed:
             raise ValueError(f"config key {key!r}: op {op_name!r} has no option {option!r}; "
                              f"its options: {sorted(allowed)}")
+        _check_range(op_name, option, value, key)
         options[op_name][option] = value
 
     for key, value in config.items():

@@ -8,12 +8,13 @@ and pass them to ``make_datasets``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import jax
 
 from jaxvision.data.pipeline import EvalStream, TrainStream
-from jaxvision.data.sources import (DatasetNotAvailableError, Source, from_arrays,
-                                    from_image_folder, from_tf_dataset, from_tfds)
+from jaxvision.data.sources import (DatasetNotAvailableError, Source, check_image_size,
+                                    from_arrays, from_image_folder, from_tf_dataset, from_tfds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,15 +29,21 @@ class Datasets:
 def make_datasets(train: Source, eval: Source, *, batch_size: int, eval_batch_size: int,  # noqa: A002
                   seed: int, image_size: tuple[int, int] | None = None,
                   cache: bool = True) -> Datasets:
-    """Streams over two sources; this process reads its share of each."""
+    """Streams over two sources; this process reads its share of each. Eval images of another
+    size than the training images are resized to the training (or ``image_size``) size, with a
+    warning, since it usually means mismatched data."""
     if train.num_classes != eval.num_classes:
         raise ValueError(f"train and eval disagree on num_classes: {train.num_classes} vs "
                          f"{eval.num_classes}")
     if train.image_shape[2] != eval.image_shape[2]:
         raise ValueError(f"train and eval images differ in channels: {train.image_shape} vs "
                          f"{eval.image_shape}")
+    size = check_image_size(image_size) if image_size is not None else train.image_shape[:2]
+    if eval.image_shape[:2] != train.image_shape[:2]:
+        logging.getLogger("jaxvision.data").warning(
+            "eval images are %dx%d but training images are %dx%d: resizing the eval images to "
+            "%dx%d", *eval.image_shape[:2], *train.image_shape[:2], *size)
     shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
-    size = tuple(image_size) if image_size else train.image_shape[:2]
     return Datasets(
         train=TrainStream(train, batch_size=batch_size, seed=seed, image_size=size, cache=cache,
                           **shard),
@@ -57,7 +64,9 @@ def build_datasets(config) -> Datasets:
             raise ValueError("config.image_size is required for folder: data sets")
         root = name[len("folder:"):]
         train = from_image_folder(f"{root}/{config.train_split}", image_size=image_size)
-        eval_ = from_image_folder(f"{root}/{config.eval_split}", image_size=image_size)
+        # One class-name-to-id mapping, the training folder's, for both splits.
+        eval_ = from_image_folder(f"{root}/{config.eval_split}", image_size=image_size,
+                                  class_names=train.class_names)
     else:
         options = dict(data_dir=config.get("data_dir"), download=config.get("download", True))
         train = from_tfds(name, config.train_split, **options)

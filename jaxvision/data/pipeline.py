@@ -73,6 +73,9 @@ class EvalStream:
         if batch_size % process_count:
             raise ValueError(f"eval batch_size {batch_size} must be divisible by the number of "
                              f"processes {process_count}")
+        if source.num_examples == 0:  # else the run fails after a whole epoch, on a None metric
+            raise ValueError("the eval set is empty (0 examples): point the eval split or folder "
+                             "at some data")
         self.local_batch_size = batch_size // process_count
         self.num_examples = source.num_examples
         ds = _resized(source, image_size).shard(process_count, process_index)

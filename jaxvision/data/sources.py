@@ -8,7 +8,9 @@ anything is compiled.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import difflib
 import os
 from pathlib import Path
 
@@ -47,6 +49,19 @@ def _check_image_shape(shape: tuple[int, ...], what: str) -> tuple[int, int, int
     return tuple(int(s) for s in shape)  # type: ignore[return-value]
 
 
+def check_image_size(size, what: str = "image_size") -> tuple[int, int]:
+    """``size`` as ``(height, width)``; anything but two positive integers (``(0, 0)``, a float,
+    one number) stops here instead of failing later as a division by zero or a TF shape error."""
+    try:
+        ok = len(size) == 2 and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{what} must be two positive integers (height, width), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
 def _check_labels(labels: np.ndarray, num_classes: int, what: str) -> None:
     if labels.size == 0:
         return
@@ -74,10 +89,18 @@ def from_arrays(images: np.ndarray, labels: np.ndarray, *, num_classes: int | No
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     if images.dtype != np.uint8:
+        finite = np.isfinite(images).all(axis=(1, 2, 3))
+        if not finite.all():  # NaN would silently become pixel 0
+            index = int(np.argmin(finite))
+            bad = images[index][~np.isfinite(images[index])].flat[0]
+            raise ValueError(f"from_arrays: image {index} has a non-finite pixel ({bad}); float "
+                             "images must be finite and lie in [0, 1]")
         if images.size and (images.min() < 0 or images.max() > 1):
             raise ValueError("float images must lie in [0, 1] (or pass uint8 in [0, 255]); got "
                              f"range [{images.min()}, {images.max()}]")
         images = np.rint(images * 255).astype(np.uint8)
+    if num_classes is None and not labels.size:
+        raise ValueError("from_arrays: no examples to infer num_classes from; pass num_classes=")
     num_classes = int(num_classes if num_classes is not None else labels.max() + 1)
     _check_labels(labels, num_classes, "from_arrays")
     ds = _tf().data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int32)})
@@ -112,23 +135,40 @@ def from_tf_dataset(dataset, *, num_classes: int, num_examples: int | None = Non
     return Source(dataset.map(check), num_examples, num_classes, image_shape)
 
 
-def from_image_folder(root: str | os.PathLike, *, image_size: tuple[int, int]) -> Source:
-    """A source over ``root/<class name>/<image>`` files; class ids follow sorted folder names.
-    Images are decoded as RGB and resized to ``image_size`` on the host."""
+def from_image_folder(root: str | os.PathLike, *, image_size: tuple[int, int],
+                      class_names: tuple[str, ...] | None = None) -> Source:
+    """A source over ``root/<class name>/<image>`` files. Class ids follow ``class_names``
+    (default: the sorted folder names); pass the training folder's names for an eval folder so
+    that both use one mapping: a folder of an unknown class is an error, a subset is fine.
+    Every file is checked up front; images are decoded as RGB and resized to ``image_size``."""
     root = Path(root)
+    height, width = check_image_size(image_size)
     if not root.is_dir():
         raise ValueError(f"image folder {str(root)!r} does not exist")
-    class_names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    # Hidden folders (.ipynb_checkpoints, .git) are no classes.
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[0] != ".")
+    if class_names is None:
+        class_names = tuple(found)
+    else:
+        class_names = tuple(class_names)
+        unknown = [name for name in found if name not in class_names]
+        if unknown:
+            raise ValueError(
+                f"image folder {str(root)!r} has class folders {unknown} that are not among the "
+                f"known classes {list(class_names)} (from the training folder); rename or remove "
+                "them, or the labels would not match")
+    ids = {name: i for i, name in enumerate(class_names)}
     files, labels = [], []
-    for label, name in enumerate(class_names):
+    for name in found:
         for path in sorted((root / name).iterdir()):
             if path.suffix.lower() in _IMAGE_SUFFIXES:
                 files.append(str(path))
-                labels.append(label)
+                labels.append(ids[name])
     if not files:
         raise ValueError(f"no images ({', '.join(_IMAGE_SUFFIXES)}) under {str(root)!r}/<class>/")
+    with concurrent.futures.ThreadPoolExecutor() as pool:  # file reads and PIL release the GIL
+        list(pool.map(_check_image_file, files))
     tf = _tf()
-    height, width = image_size
 
     def decode(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -138,6 +178,30 @@ def from_image_folder(root: str | os.PathLike, *, image_size: tuple[int, int]) -
     ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int32)))
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return Source(ds, len(files), len(class_names), (height, width, 3), class_names)
+
+
+def _check_image_file(path: str) -> None:
+    """Stops on a corrupt or truncated file, naming it, instead of a TF decode error mid-epoch
+    that does not. Cheap: PNG chunks are checksummed without decompressing; a JPEG that ends in
+    its end-of-image marker passes unread; only other files are decoded (JPEGs at 1/8 scale)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if image.format == "PNG":
+                image.verify()  # reads every chunk: catches truncation and bad checksums
+            elif not (image.format == "JPEG" and _ends_with_jpeg_eoi(path)):
+                image.draft("RGB", (1, 1))  # JPEG only: decode at reduced scale
+                image.load()  # raises "image file is truncated"
+    except Exception as error:  # PIL raises several types (UnidentifiedImageError, OSError...)
+        raise ValueError(f"image file {path!r} is corrupt or truncated "
+                         f"({type(error).__name__}: {error})") from None
+
+
+def _ends_with_jpeg_eoi(path: str) -> bool:
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 2))
+        return f.read() == b"\xff\xd9"
 
 
 def from_tfds(name: str, split: str, *, data_dir: str | None = None,
@@ -153,9 +217,7 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # tfds raises several types for unknown names
-        raise ValueError(
-            f"unknown data set {name!r}: it is neither embedded ({', '.join(embedded.EMBEDDED)}) "
-            f"nor a TFDS name ({type(error).__name__}: {error}).") from None
+        raise ValueError(_unknown_name_message(name, error, embedded.EMBEDDED)) from None
     if not builder.is_prepared():
         is_embedded = name.split("/")[0] in embedded.EMBEDDED
         if not (download or is_embedded):
@@ -175,6 +237,8 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
         except (KeyError, ValueError) as error:
             raise ValueError(f"{name} has no split {split!r} (its splits: {sorted(splits)}): "
                              f"{error}") from None
+    if num_examples == 0:  # TFDS would fail later with "Instruction [] corresponds to no data!"
+        raise ValueError(f"{name} split {split!r} selects no examples; use a non-empty split")
     features = builder.info.features
     if "image" not in features or "label" not in features:
         raise ValueError(f"{name} has no 'image'/'label' features to classify: {sorted(features)}")
@@ -187,6 +251,22 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
     return Source(ds, num_examples, label_feature.num_classes,
                   _check_image_shape(tuple(features["image"].shape), name),
                   tuple(label_feature.names))
+
+
+def _unknown_name_message(name: str, error: Exception, embedded_names) -> str:
+    """One short paragraph: TFDS's own message lists all ~450 names; a few close ones help."""
+    import tensorflow_datasets as tfds
+
+    if type(error).__name__ != "DatasetNotFoundError":  # e.g. a bad config or version: say it
+        detail = " ".join(str(error).split())[:300]
+        return f"unknown data set {name!r}: {type(error).__name__}: {detail}"
+    base = name.split("/")[0].split(":")[0]
+    known = dict.fromkeys([*embedded_names, *tfds.list_builders(with_community_datasets=False)])
+    close = difflib.get_close_matches(base, list(known), n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return (f"unknown data set {name!r}: it is neither embedded ({', '.join(embedded_names)}) "
+            f"nor a TFDS name.{hint} tfds.list_builders() lists all TFDS names; use "
+            "'folder:<path>' for an image folder.")
 
 
 def _not_prepared_message(name: str, data_dir: str) -> str:

@@ -3,6 +3,9 @@ value before anything is loaded or compiled."""
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import jax.numpy as jnp
 import ml_collections
 
@@ -45,6 +48,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.bn_mode = "sync"  # under pmap: 'sync' (global batch statistics) | 'per_device'
     # Robustness, logging and checkpoints.
     c.nonfinite = "stop"  # 'stop' | 'skip' a step whose loss or gradient is NaN/Inf
+    c.max_consecutive_skips = 10  # nonfinite='skip' stops after this many skipped steps in a row
     c.log_every_steps = 50
     c.checkpoint_every_steps = 0  # 0: at the end of each epoch only
     c.keep_checkpoints = 2
@@ -54,6 +58,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.early_stopping = ml_collections.ConfigDict(dict(metric="eval_loss", mode="min", patience=0,
                                                       min_delta=0.0))  # patience 0: off
     c.tensorboard = True
+    # A workdir that already holds a run: 'auto' resumes it and refuses a config that would
+    # change the result; 'restart' moves the old run aside (never deletes it) and starts afresh;
+    # 'force' resumes under the changed config (the old config.json is kept beside it).
+    c.resume = "auto"
     return c
 
 
@@ -62,11 +70,28 @@ def _choice(name: str, value, choices) -> None:
         raise ValueError(f"config.{name} must be one of {tuple(choices)}, got {value!r}")
 
 
+def _check_finite(value, name: str) -> None:
+    """Walks nested ConfigDicts, dicts, tuples and lists: a NaN or infinite number anywhere
+    (learning rate, rho, an augmentation magnitude) only ever gives a garbage run."""
+    if isinstance(value, (ml_collections.ConfigDict, dict)):
+        for key, item in value.items():
+            _check_finite(item, f"{name}.{key}")
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{name}[{i}]")
+    elif isinstance(value, numbers.Real) and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+
+
 def validate_config(config: ml_collections.ConfigDict, *, num_devices: int) -> None:
     """Raises ``ValueError`` naming the first bad value; needs no data and compiles nothing."""
+    from jaxvision.data.sources import check_image_size
+
+    _check_finite(config, "config")
     _choice("parallel", config.parallel, ("none", "jit", "pmap"))
     _choice("compute_dtype", config.compute_dtype, COMPUTE_DTYPES)
     _choice("nonfinite", config.nonfinite, ("stop", "skip"))
+    _choice("resume", config.resume, ("auto", "restart", "force"))
     _choice("bn_mode", config.bn_mode, ("sync", "per_device"))
     _choice("best_mode", config.best_mode, ("max", "min"))
     _choice("early_stopping.mode", config.early_stopping.mode, ("max", "min"))
@@ -76,7 +101,7 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int) -> N
     if config.early_stopping.patience:
         _choice("early_stopping.metric", config.early_stopping.metric, metrics)
     for name in ("batch_size", "eval_batch_size", "num_epochs", "grad_accum_steps",
-                 "log_every_steps", "keep_checkpoints"):
+                 "log_every_steps", "keep_checkpoints", "max_consecutive_skips"):
         if config[name] < 1:
             raise ValueError(f"config.{name} must be >= 1, got {config[name]}")
     for name in ("grad_clip_norm", "label_smoothing", "checkpoint_every_steps", "num_classes"):
@@ -85,6 +110,11 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int) -> N
     if config.optimizer.learning_rate < 0:
         raise ValueError(f"config.optimizer.learning_rate must be >= 0, got "
                          f"{config.optimizer.learning_rate}")
+    momentum = config.optimizer.get("momentum", 0.0)
+    if not 0 <= momentum < 1:  # >= 1 diverges; negative is no momentum at all
+        raise ValueError(f"config.optimizer.momentum must lie in [0, 1), got {momentum}")
+    if config.get("image_size") is not None:
+        check_image_size(config.image_size, "config.image_size")
     if config.optimizer.name == "sam_optax":
         raise ValueError("config.optimizer.name='sam_optax' needs a grad_fn the engine's step does "
                          "not pass; use config.sam.rho (and config.sam.group_size) for SAM in "

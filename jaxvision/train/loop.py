@@ -191,7 +191,7 @@ def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, paralle
             if loop.consecutive_skips < config.max_consecutive_skips:
                 log.warning("%s; update skipped", problem)
                 return
-            problem += (f", the {loop.consecutive_skips}th step skipped in a row "
+            problem += (f"; {loop.consecutive_skips} steps in a row were skipped "
                         f"(config.max_consecutive_skips={config.max_consecutive_skips})")
         checkpointer.wait()
         last_good = checkpointer.all_steps()
