@@ -19,10 +19,11 @@ import pytest
 from helpers import digits_config
 
 from jaxvision import data, models, train
-from jaxvision.train import (ConfigChangedError, Checkpointer, NonFiniteError, WorkdirBusyError,
-                             create_train_state, make_parallel, read_metrics, train_and_evaluate)
+# Only names that existed before this issue at module level, so that on the old code each
+# test fails on its own (names added with the fixes are looked up inside the tests).
+from jaxvision.train import (Checkpointer, NonFiniteError, create_train_state, make_parallel,
+                             read_metrics, train_and_evaluate)
 from jaxvision.train.checkpoint import abstract_items
-from jaxvision.train.workdir import WorkdirLock
 from jaxvision.train.writers import MetricWriter
 
 STEPS_PER_EPOCH = 1438 // 64
@@ -42,21 +43,25 @@ def _tree(directory) -> dict:
 
 def test_a_second_run_in_a_busy_workdir_stops_naming_the_owner(tfds_dir, tmp_path,
                                                                  compile_counter):
+    from jaxvision.train.workdir import WorkdirLock
+
     with WorkdirLock(str(tmp_path)):
-        with pytest.raises(WorkdirBusyError, match=f"in use by another run \\(pid {os.getpid()} "):
+        with pytest.raises(train.WorkdirBusyError, match=f"in use by another run \\(pid {os.getpid()} "):
             train_and_evaluate(digits_config(tfds_dir), str(tmp_path))
     assert compile_counter.count == 0
     assert not os.path.exists(tmp_path / "checkpoints")
 
 
 def test_a_dead_owners_lock_does_not_block(tmp_path):
+    from jaxvision.train.workdir import WorkdirLock
+
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from jaxvision.train.workdir import WorkdirLock; "
          f"WorkdirLock({str(tmp_path)!r}).__enter__(); print('locked', flush=True); "
          "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(WorkdirBusyError, match=f"pid {holder.pid} on "):
+        with pytest.raises(train.WorkdirBusyError, match=f"pid {holder.pid} on "):
             WorkdirLock(str(tmp_path)).__enter__()
     finally:
         holder.kill()
@@ -255,16 +260,41 @@ def test_endless_skipping_stops(tfds_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_run(tfds_dir, tmp_path_factory):
+    """One epoch, checkpoints at steps 10, 20 and 22 (the last two kept)."""
     workdir = str(tmp_path_factory.mktemp("finished"))
-    summary = train_and_evaluate(digits_config(tfds_dir, num_epochs=1), workdir)
+    summary = train_and_evaluate(digits_config(tfds_dir, num_epochs=1,
+                                               checkpoint_every_steps=10), workdir)
     return workdir, summary
+
+
+def _copy_run(finished_run, tmp_path) -> str:
+    import shutil
+
+    workdir = str(tmp_path / "w")
+    shutil.copytree(finished_run[0], workdir)
+    return workdir
+
+
+def test_a_rerun_over_a_damaged_latest_checkpoint_finishes(finished_run, tfds_dir, tmp_path):
+    """It used to fall back, retrain, and die with StepAlreadyExistsError on every rerun."""
+    import shutil
+
+    workdir = _copy_run(finished_run, tmp_path)
+    shutil.rmtree(os.path.join(workdir, "checkpoints", str(STEPS_PER_EPOCH), "state"))
+    config = digits_config(tfds_dir, num_epochs=1, checkpoint_every_steps=10)
+    summary = train_and_evaluate(config, workdir)
+    assert summary["step"] == STEPS_PER_EPOCH
+    assert summary["eval_accuracy"] == pytest.approx(finished_run[1]["eval_accuracy"], abs=1e-6)
+    assert glob.glob(f"{workdir}/checkpoints.damaged/{STEPS_PER_EPOCH}-*/meta")
+    assert train_and_evaluate(config, workdir)["step"] == STEPS_PER_EPOCH  # and again
 
 
 def test_a_changed_config_is_refused_and_changes_nothing(finished_run, tfds_dir, compile_counter):
     workdir, _ = finished_run
     before = _tree(workdir)
-    config = digits_config(tfds_dir, num_epochs=2, **{"optimizer.learning_rate": 0.01})
-    with pytest.raises(ConfigChangedError) as refused:
+    config = digits_config(tfds_dir, num_epochs=2, checkpoint_every_steps=10,
+                           **{"optimizer.learning_rate": 0.01})
+    with pytest.raises(train.ConfigChangedError) as refused:
         train_and_evaluate(config, workdir)
     message = str(refused.value)
     assert "num_epochs: 1 -> 2" in message and "optimizer.learning_rate: 0.003 -> 0.01" in message
@@ -276,17 +306,14 @@ def test_a_changed_config_is_refused_and_changes_nothing(finished_run, tfds_dir,
 def test_result_neutral_fields_may_change(finished_run, tfds_dir):
     workdir, summary = finished_run
     config = digits_config(tfds_dir, num_epochs=1, log_every_steps=7, eval_batch_size=128,
-                           tensorboard=False)
+                           tensorboard=False, checkpoint_every_steps=0)
     again = train_and_evaluate(config, workdir)
     assert again["step"] == summary["step"]
     assert again["eval_accuracy"] == pytest.approx(summary["eval_accuracy"], abs=1e-6)
 
 
 def test_restart_moves_the_old_run_aside(finished_run, tfds_dir, tmp_path):
-    import shutil
-
-    workdir = str(tmp_path / "w")
-    shutil.copytree(finished_run[0], workdir)
+    workdir = _copy_run(finished_run, tmp_path)
     old_files = _tree(workdir)
     config = digits_config(tfds_dir, num_epochs=1, resume="restart", model="mlp")
     summary = train_and_evaluate(config, workdir)

@@ -62,6 +62,10 @@ class WorkdirLock:
                     f"the workdir {os.path.dirname(self.path)} is in use by another run "
                     f"({_describe_owner(self.path)}); wait for it to end, stop it, or use "
                     "another --workdir") from None
+            except OSError as error:  # a file system without flock: say so, do not stop
+                os.close(fd)
+                log.warning("cannot lock the workdir (%s); make sure no other run uses it", error)
+                return self
             if _same_file(fd, self.path):  # not unlinked by a release since we opened it
                 break
             os.close(fd)
