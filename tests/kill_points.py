@@ -14,7 +14,7 @@ import time
 from jaxvision.train import checkpoint, writers
 
 _save = checkpoint.Checkpointer.save
-_write = writers.write_text_atomic
+_write = getattr(writers, "write_text_atomic", None)  # absent before the atomic rewrite
 
 
 def save(self, step, *args, **kwargs):

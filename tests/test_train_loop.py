@@ -99,6 +99,9 @@ def test_nonfinite_stops_naming_the_step_and_keeps_last_good_checkpoint(
                                                         "optimizer.schedule": "constant"})
     with pytest.raises(NonFiniteError, match=f"step {steps_per_epoch + 1}: .*intact"):
         train_and_evaluate(config, workdir)
+    (kept,) = glob.glob(os.path.join(workdir, "config.until-*.json"))  # forced: the old record
+    with open(kept) as f:
+        assert json.load(f)["optimizer"]["learning_rate"] == 3e-3
     after = train.load_state(workdir, digits_config(tfds_dir))
     assert int(after.step) == steps_per_epoch
     np.testing.assert_array_equal(np.asarray(after.params["head"]["kernel"]),

@@ -20,13 +20,14 @@ import json
 import logging
 import os
 import shutil
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
+
+from jaxvision.train.workdir import unused_path
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class Checkpointer:
         """Moves a damaged step out of the manager's sight, keeping its files for a post-mortem."""
         damaged_dir = f"{self.directory}.damaged"
         os.makedirs(damaged_dir, exist_ok=True)
-        destination = os.path.join(damaged_dir, f"{step}-{time.strftime('%Y%m%dT%H%M%S')}")
+        destination = unused_path(os.path.join(damaged_dir, f"{step}-{{}}"))
         if jax.process_index() == 0:
             shutil.move(os.path.join(self.directory, str(step)), destination)
             log.warning("moved the damaged checkpoint step %d to %s", step, destination)

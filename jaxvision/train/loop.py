@@ -109,15 +109,16 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
     os.makedirs(workdir, exist_ok=True)
     lock = WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
     with lock, StopRequest() as stop:
+        config_changes = []
         if config.resume == "restart":
             move_run_aside(workdir)
-        elif config.resume == "auto":
-            check_config(workdir, config)
-        return _train_and_evaluate(config, workdir, datasets, parallel, stop)
+        else:
+            config_changes = check_config(workdir, config)  # raises unless resume='force'
+        return _train_and_evaluate(config, workdir, datasets, parallel, stop, config_changes)
 
 
 def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, parallel: Parallel,
-                        stop: StopRequest) -> dict[str, Any]:
+                        stop: StopRequest, config_changes: list[str]) -> dict[str, Any]:
     datasets = datasets or build_datasets(config)
     _check_batch_sizes(config, datasets)
     num_classes = config.num_classes or datasets.num_classes
@@ -157,7 +158,7 @@ def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, paralle
         log.info("resumed from step %d in %s", step, checkpointer.directory)
     step = int(state.step)
     # Written only once the checkpoints (if any) proved compatible with this config.
-    if config.resume == "force" and os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+    if config_changes:
         keep_old_config(workdir)
     write_json_atomic(os.path.join(workdir, CONFIG_FILE), config_as_json(config))
     write_json_atomic(os.path.join(workdir, _MODEL_INPUT),

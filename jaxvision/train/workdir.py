@@ -134,32 +134,30 @@ def config_as_json(config) -> dict:
     return json.loads(config.to_json_best_effort())
 
 
-def has_run(workdir: str) -> bool:
-    return os.path.exists(os.path.join(workdir, CONFIG_FILE))
-
-
-def check_config(workdir: str, config) -> None:
-    """Raises ``ConfigChangedError`` when ``workdir`` holds a run made with a config that
-    differs from ``config`` in a field that changes the result."""
+def check_config(workdir: str, config) -> list[str]:
+    """The result-changing differences between ``config`` and the ``config.json`` of the run in
+    ``workdir`` (none for a new workdir); with ``config.resume == 'auto'`` any difference
+    raises ``ConfigChangedError``."""
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
-        return
+        return []
     with open(path) as f:
         saved = json.load(f)
     differences = config_differences(saved, config_as_json(config))
-    if differences:
+    if differences and config.resume == "auto":
         raise ConfigChangedError(
             f"{workdir} holds a run made with another config, and resuming it under this one "
             "would change its result:\n  " + "\n  ".join(differences) + "\nUse a new --workdir, "
             "or --config.resume=restart to move the old run aside and start afresh, or "
             "--config.resume=force to continue it under the new config.")
+    return differences
 
 
 def keep_old_config(workdir: str) -> None:
-    """Before a forced resume: the old ``config.json`` stays, renamed with the time."""
-    path = os.path.join(workdir, CONFIG_FILE)
-    kept = os.path.join(workdir, f"config.until-{time.strftime('%Y%m%dT%H%M%S')}.json")
-    os.replace(path, kept)
+    """Before a resume forced under a changed config: the old ``config.json`` stays, renamed
+    with the time."""
+    kept = unused_path(os.path.join(workdir, "config.until-{}.json"))
+    os.replace(os.path.join(workdir, CONFIG_FILE), kept)
     log.warning("resuming under a changed config; the previous one is kept in %s", kept)
 
 
@@ -169,12 +167,22 @@ def move_run_aside(workdir: str) -> str | None:
     present = [name for name in RUN_FILES if os.path.exists(os.path.join(workdir, name))]
     if not present:
         return None
-    destination = os.path.join(workdir, "previous", time.strftime("%Y%m%dT%H%M%S"))
+    destination = unused_path(os.path.join(workdir, "previous", "{}"))
     os.makedirs(destination)
     for name in present:
         os.replace(os.path.join(workdir, name), os.path.join(destination, name))
     log.warning("moved the previous run in %s to %s", workdir, destination)
     return destination
+
+
+def unused_path(pattern: str) -> str:
+    """``pattern`` with ``{}`` filled by the time (and a counter if that path exists): names
+    for what is kept aside, never overwriting an earlier one."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path, count = pattern.format(stamp), 1
+    while os.path.exists(path):
+        path, count = pattern.format(f"{stamp}-{count}"), count + 1
+    return path
 
 
 def write_json_atomic(path: str, value) -> None:
