@@ -1,0 +1,32 @@
+"""Classification through the engine reproduces the engine before its generalization (issue
+"One engine for every task"): the quickstart's metrics for 3 epochs on one device equal
+``golden/quickstart_3_epochs.metrics.jsonl``, written by commit a7c2a15 with
+
+    c = experiments.quickstart.get_config(); c.num_epochs = 3; c.parallel = "none"
+    c.tensorboard = False; c.data_dir = <fresh dir>; train.train_and_evaluate(c, workdir)
+
+Values are compared to 1e-6 relative (on the machine that wrote the file they are equal
+bitwise; the tolerance only spares another CPU's last-bit differences)."""
+
+import json
+import os
+
+import pytest
+
+import experiments.quickstart as quickstart
+from jaxvision import train
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "quickstart_3_epochs.metrics.jsonl")
+
+
+def test_quickstart_metrics_equal_the_golden_file(tfds_dir, tmp_path):
+    config = quickstart.get_config()
+    config.num_epochs, config.parallel, config.tensorboard = 3, "none", False
+    config.data_dir = tfds_dir
+    train.train_and_evaluate(config, str(tmp_path))
+    with open(GOLDEN) as f:
+        expected = [json.loads(line) for line in f]
+    records = train.read_metrics(str(tmp_path))
+    assert [sorted(r) for r in records] == [sorted(e) for e in expected]
+    for record, golden in zip(records, expected):
+        assert record == pytest.approx(golden, rel=1e-6, abs=0), (record, golden)
