@@ -57,7 +57,7 @@ def head_params(head: str, size: int, channels: int = 3, num_classes: int = 10) 
     model = models.create("simple_cnn", head=head, num_classes=num_classes)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0),
                                                jnp.zeros((1, size, size, channels)), train=False))
-    return param_count(shapes["params"]["classifier"])
+    return param_count(shapes["params"]["head"])
 
 
 def dense_params_on(shape: tuple[int, ...], features: int) -> int:
@@ -84,9 +84,9 @@ def variable_size_check(head: str, build_size: int, sizes) -> dict[int, str]:
 
 def class_activation_maps(model, variables, images: jax.Array, classes: jax.Array) -> jax.Array:
     """CAMs of ``classes`` for NHWC ``images``: ReLU(sum_c w[c, k] A_c), min-max normalised,
-    bilinearly upsampled to the image size. Needs a GAP -> Dense head named ``classifier``."""
+    bilinearly upsampled to the image size. Needs a GAP -> Dense head named ``head``."""
     maps = models.features(model, variables, images, names=["features"])["features"]
-    weights = variables["params"]["classifier"]["kernel"][:, classes]  # (C, N)
+    weights = variables["params"]["head"]["kernel"][:, classes]  # (C, N)
     cam = jax.nn.relu(jnp.einsum("nhwc,cn->nhw", maps, weights))
     low = cam.min(axis=(1, 2), keepdims=True)
     high = cam.max(axis=(1, 2), keepdims=True)

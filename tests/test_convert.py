@@ -148,13 +148,26 @@ def test_vgg11_bn_batch_stats_are_mapped():
 def test_skip_mismatched_keeps_fresh_head_and_strict_mode_names_it():
     state_dict = TorchResNet18(num_classes=1000).state_dict()
     model = create("resnet18", num_classes=10)
-    with pytest.raises(ValueError, match="fc/kernel"):
+    with pytest.raises(ValueError, match="head/kernel"):
         convert.load_torchvision(model, state_dict, input_shape=(1, 32, 32, 3))
     variables = convert.load_torchvision(model, state_dict, input_shape=(1, 32, 32, 3),
                                          skip_mismatched=True)
-    assert variables["params"]["fc"]["kernel"].shape == (512, 10)
+    assert variables["params"]["head"]["kernel"].shape == (512, 10)
     np.testing.assert_array_equal(variables["params"]["conv1"]["kernel"],
                                   state_dict["conv1.weight"].numpy().transpose(2, 3, 1, 0))
+
+
+def test_headless_resnet_loads_classifier_weights_and_matches_torch_pooled_features():
+    torch.manual_seed(5)
+    reference = randomize_bn(TorchResNet18(num_classes=1000))
+    model = create("resnet18", num_classes=None)
+    variables = convert.load_torchvision(model, reference.state_dict(), input_shape=(1, 32, 32, 3))
+    assert "head" not in variables["params"]
+    x = np.random.default_rng(5).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    feats = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
+    reference.fc = tnn.Identity()  # torchvision's usual way to get pre_logits
+    np.testing.assert_allclose(np.asarray(feats["pre_logits"]), torch_forward(reference, x),
+                               atol=1e-4, rtol=1e-4)
 
 
 def test_wrong_architecture_is_reported():

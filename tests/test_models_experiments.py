@@ -62,8 +62,8 @@ def test_cam_is_the_weighted_sum_of_the_gap_features():
     assert float(cams.min()) >= -1e-6 and float(cams.max()) <= 1 + 1e-6
     # GAP is linear: mean over space of the unnormalised CAM + bias == the logit.
     feats = models.features(model, variables, x, names=["features"])["features"]
-    kernel = variables["params"]["classifier"]["kernel"]
-    bias = variables["params"]["classifier"]["bias"]
+    kernel = variables["params"]["head"]["kernel"]
+    bias = variables["params"]["head"]["bias"]
     logits = model.apply(variables, x, train=False)
     raw = jnp.einsum("nhwc,ck->nhwk", feats, kernel).mean((1, 2)) + bias
     np.testing.assert_allclose(raw, logits, rtol=1e-5, atol=1e-5)

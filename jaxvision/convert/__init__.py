@@ -93,12 +93,16 @@ def load_torchvision(model: nn.Module, source: Mapping[str, Any] | str | os.Path
     """Converts torchvision weights for ``model`` and validates them against its variables.
 
     ``input_shape`` (NHWC, default 224x224 RGB, ViT uses its ``image_size``) is only used to
-    trace the expected shapes. With ``skip_mismatched=True`` entries whose shape differs
-    (e.g. a 1000-class head loaded into a 10-class model) or that are missing keep the
-    model's fresh initialisation (from ``rng``) instead of raising.
+    trace the expected shapes. A headless model (``num_classes=None``) leaves the checkpoint's
+    ``head`` out, so a backbone loads classifier weights directly. With
+    ``skip_mismatched=True`` entries whose shape differs (e.g. a 1000-class head loaded into a
+    10-class model) or that are missing keep the model's fresh initialisation (from ``rng``)
+    instead of raising.
     """
     state_dict = load_state_dict(source) if isinstance(source, (str, os.PathLike)) else source
     converted = _flatten(_converter_for(model)(state_dict))
+    if getattr(model, "num_classes", 0) is None:
+        converted = {p: v for p, v in converted.items() if p[1] != "head"}
     if input_shape is None:
         size = getattr(model, "image_size", 224)
         input_shape = (1, size, size, 3)

@@ -7,7 +7,9 @@ Each converter is an explicit name map (no guessing from parameter order across 
 * BatchNorm ``weight``/``bias`` -> ``params`` ``scale``/``bias``; ``running_mean``/``running_var``
   -> ``batch_stats`` ``mean``/``var``; ``num_batches_tracked`` is dropped;
 * the first classifier layer of VGG/AlexNet reads a map flattened in NCHW order in PyTorch
-  and in NHWC order here, so its input rows are permuted (C, H, W) -> (H, W, C).
+  and in NHWC order here, so its input rows are permuted (C, H, W) -> (H, W, C);
+* the classifier (ResNet ``fc``, VGG/AlexNet ``classifier.6``, ViT ``heads.head``) is always
+  ``head``, the one name jaxvision models give their classifier.
 
 Arrays may be numpy arrays or anything with ``.numpy()`` / ``__array__`` (torch tensors on CPU);
 torch itself is never imported.
@@ -128,7 +130,7 @@ def resnet_from_torchvision(state_dict: StateDict) -> Variables:
         for fc in ("fc1", "fc2"):
             if f"{prefix}.se.{fc}.weight" in sd:
                 out.dense(name + ("se", fc), sd, f"{prefix}.se.{fc}")
-    out.dense(("fc",), sd, "fc")
+    out.dense(("head",), sd, "fc")
     return out.result(sd)
 
 

@@ -1,12 +1,22 @@
 """Model zoo: ``create(name, num_classes=..., **overrides)`` and ``list()``.
 
 Importing this package imports every model module so that each registers its names.
-``features(model, variables, x, names=...)`` returns a model's named intermediate maps.
+
+Every family's classifier is a Dense named ``head``. ``num_classes=None`` drops it and the
+model returns a dict of named features instead of logits; ``model.feature_info()`` lists them
+as ``FeatureInfo(name, stride, channels)`` without running the model. Naming rule: a map with
+stride ``s`` is ``c<floor(log2 s)>`` (ImageNet ResNet: ``c2``..``c5``; CIFAR ResNet: ``c0``..
+``c2``), a stem's output is ``stem``, and ``pre_logits`` (stride None) is the vector the head
+would see; details in :mod:`jaxvision.models.backbone`.
+
+``features(model, variables, x, names=...)`` returns the maps a model sows (names per family,
+for Grad-CAM and receptive fields), whatever ``num_classes`` is.
 """
 
 from jaxvision.models.registry import create, list, register  # noqa: A004
+from jaxvision.models.backbone import FeatureInfo
 from jaxvision.models import mlp, small_cnn  # noqa: F401  (registration)
 from jaxvision.models import alexnet, lenet, resnet, simple_cnn, vgg, vit  # noqa: F401
 from jaxvision.models.feature_maps import features
 
-__all__ = ["create", "features", "list", "register"]
+__all__ = ["FeatureInfo", "create", "features", "list", "register"]

@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.ops.pooling import adaptive_avg_pool
+from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 
 # (features, kernel, stride, padding, max-pool after)
@@ -17,20 +18,33 @@ _ALEXNET_CONVS = ((64, 11, 4, 2, True), (192, 5, 1, 2, True), (384, 3, 1, 1, Fal
                   (256, 3, 1, 1, False), (256, 3, 1, 1, True))
 
 
-class AlexNet(nn.Module):
+class AlexNet(Classifier):
     """Five convs with overlapping 3x3/2 max-pooling, adaptive 6x6 average pool, three FCs.
 
-    Sown intermediates: ``act1``..``act5`` (each conv after ReLU), ``features`` (after the last
-    pool), ``pre_logits``.
+    ``num_classes=None``: features after each max-pool, ``c3``, ``c4``, ``c5`` (nominal strides
+    8, 16, 32; the unpadded pools make the maps slightly smaller than input/stride), and
+    ``pre_logits``. Sown intermediates: ``act1``..``act5`` (each conv after ReLU), ``features``
+    (after the last pool), ``pre_logits``.
     """
 
-    num_classes: int = 1000
+    num_classes: int | None = 1000
     dropout_rate: float = 0.5
     dtype: jnp.dtype = jnp.float32
+
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        stages, stride = [], 1
+        for features, _, conv_stride, _, pool in _ALEXNET_CONVS:
+            stride *= conv_stride
+            if pool:
+                stride *= 2
+                stages.append((stride, features))
+        return pyramid(stages, 4096)
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         x = x.astype(self.dtype)
+        maps = []
         for i, (features, kernel, stride, pad, pool) in enumerate(_ALEXNET_CONVS, start=1):
             x = nn.Conv(features, (kernel, kernel), strides=(stride, stride),
                         padding=((pad, pad), (pad, pad)), dtype=self.dtype, name=f"conv{i}")(x)
@@ -38,13 +52,14 @@ class AlexNet(nn.Module):
             self.sow("intermediates", f"act{i}", x)
             if pool:
                 x = nn.max_pool(x, (3, 3), strides=(2, 2))
+                maps.append(x)
         self.sow("intermediates", "features", x)
         x = adaptive_avg_pool(x, 6).reshape((x.shape[0], -1))
         for i in (1, 2):
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
             x = nn.relu(nn.Dense(4096, dtype=self.dtype, name=f"fc{i}")(x))
         self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+        return self.head_or_features(maps, x)
 
 
 @register("alexnet")

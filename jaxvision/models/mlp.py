@@ -7,16 +7,24 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 
 
-class MLP(nn.Module):
-    """Flatten -> [Dense -> ReLU -> Dropout] * len(hidden) -> Dense(num_classes)."""
+class MLP(Classifier):
+    """Flatten -> [Dense -> ReLU -> Dropout] * len(hidden) -> Dense(num_classes).
 
-    num_classes: int = 10
+    ``num_classes=None``: no maps, only ``pre_logits`` (the last hidden layer).
+    """
+
+    num_classes: int | None = 10
     hidden: Sequence[int] = (256, 128)
     dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
+
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        return pyramid([], self.hidden[-1] if self.hidden else None)
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -25,7 +33,7 @@ class MLP(nn.Module):
             x = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"dense{i}")(x))
             self.sow("intermediates", f"hidden{i}", x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+        return self.head_or_features([], x)
 
 
 @register("mlp")

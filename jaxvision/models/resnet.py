@@ -1,7 +1,8 @@
 """ResNets: torchvision's ImageNet ResNet-18..152 (v1.5), SE-ResNet, CIFAR ResNets, Wide ResNets.
 
-Module names follow torchvision (``conv1``, ``bn1``, ``layer1_0`` for ``layer1.0``, ``fc``) so
-``jaxvision.convert`` can load torchvision state dicts; parameter counts equal torchvision's
+Module names follow torchvision (``conv1``, ``bn1``, ``layer1_0`` for ``layer1.0``) except the
+classifier, ``head`` (torchvision's ``fc``), so ``jaxvision.convert`` can load torchvision state
+dicts; parameter counts equal torchvision's
 (ResNet-18: 11,689,512; ResNet-50: 25,557,032) and He et al.'s for CIFAR (ResNet-20: 269,722).
 """
 
@@ -15,21 +16,24 @@ import jax.numpy as jnp
 
 from jaxvision.nn.blocks import (BasicBlock, Bottleneck, PreActBlock, batch_norm,
                                  conv_kernel_init)
+from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 from jaxvision.nn.conv import resolve_conv
 
 
-class ResNet(nn.Module):
+class ResNet(Classifier):
     """ResNet with a 7x7/2 + maxpool stem (``stem="imagenet"``) or a 3x3/1 stem (``"cifar"``).
 
     ``block`` is ``BasicBlock`` or ``Bottleneck``; ``stage_sizes`` the blocks per stage; stage
     widths are ``base_features * 2**i``. ``se_reduction`` turns it into an SE-ResNet.
+    ``num_classes=None``: features ``stem``, one per stage (``c2``..``c5`` for the ImageNet stem,
+    ``c0``..``c3`` for the CIFAR one), ``pre_logits``.
     Sown intermediates: ``stem``, ``layer1``..``layer4``, ``pre_logits``.
     """
 
     stage_sizes: Sequence[int]
     block: type[nn.Module] = BasicBlock
-    num_classes: int = 1000
+    num_classes: int | None = 1000
     base_features: int = 64
     stem: Literal["imagenet", "cifar"] = "imagenet"
     groups: int = 1
@@ -40,6 +44,14 @@ class ResNet(nn.Module):
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
     conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        stride = 4 if self.stem == "imagenet" else 1
+        widths = [self.base_features * 2**i * self.block.expansion
+                  for i in range(len(self.stage_sizes))]
+        return pyramid([(stride * 2**i, w) for i, w in enumerate(widths)], widths[-1],
+                       stem=(stride, self.base_features))
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -61,6 +73,7 @@ class ResNet(nn.Module):
         if self.stem == "imagenet":
             x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         self.sow("intermediates", "stem", x)
+        maps = [x]
         total_blocks = sum(self.stage_sizes)
         block_index = 0
         for stage, num_blocks in enumerate(self.stage_sizes):
@@ -82,25 +95,32 @@ class ResNet(nn.Module):
                 )(x, train=train)
                 block_index += 1
             self.sow("intermediates", f"layer{stage + 1}", x)
+            maps.append(x)
         x = jnp.mean(x, axis=(1, 2))
         self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
+        return self.head_or_features(maps, x)
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(Classifier):
     """He et al.'s CIFAR ResNet-(6n+2): 3x3 conv (16) then three stages of n basic blocks
     (16, 32, 64 channels) with parameter-free option-A shortcuts, GAP and a linear head.
-    ``shortcut_kind="projection"`` gives option B instead.
+    ``shortcut_kind="projection"`` gives option B instead. Features: ``stem``, ``c0``, ``c1``,
+    ``c2`` (strides 1, 2, 4), ``pre_logits``.
     """
 
     depth: int = 20
-    num_classes: int = 10
+    num_classes: int | None = 10
     widths: Sequence[int] = (16, 32, 64)
     shortcut_kind: Literal["option_a", "projection"] = "option_a"
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
     conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        return pyramid([(2**i, w) for i, w in enumerate(self.widths)], self.widths[-1],
+                       stem=(1, self.widths[0]))
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -115,6 +135,7 @@ class CifarResNet(nn.Module):
         x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                                name="bn1")(x))
         self.sow("intermediates", "stem", x)
+        maps = [x]
         for stage, width in enumerate(self.widths):
             for j in range(n):
                 x = BasicBlock(width, strides=2 if stage > 0 and j == 0 else 1,
@@ -124,24 +145,34 @@ class CifarResNet(nn.Module):
                                conv_general_dilated=self.conv_general_dilated,
                                name=f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
+            maps.append(x)
         x = jnp.mean(x, axis=(1, 2))
         self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
+        return self.head_or_features(maps, x)
 
 
-class WideResNet(nn.Module):
+class WideResNet(Classifier):
     """WRN-depth-k (Zagoruyko & Komodakis): pre-activation blocks, widths 16k/32k/64k,
     (depth-4)/6 blocks per stage, dropout between the convs. WRN-28-10: 36,479,194 params.
+
+    Features: ``stem``, ``c0``, ``c1``, ``c2`` (strides 1, 2, 4), ``pre_logits``. Blocks are
+    pre-activation, so (as timm's ResNetV2) the last map is taken after the final BN-ReLU:
+    the only normalised form of it, and the one the head pools.
     """
 
     depth: int = 28
     widen_factor: int = 10
-    num_classes: int = 10
+    num_classes: int | None = 10
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
     conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        widths = [w * self.widen_factor for w in (16, 32, 64)]
+        return pyramid([(2**i, w) for i, w in enumerate(widths)], widths[-1], stem=(1, 16))
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -153,6 +184,7 @@ class WideResNet(nn.Module):
                     kernel_init=conv_kernel_init, dtype=self.dtype,
                     conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv1")(x)
         self.sow("intermediates", "stem", x)
+        maps = [x]
         for stage, width in enumerate((16, 32, 64)):
             for j in range(n):
                 x = PreActBlock(width * self.widen_factor,
@@ -163,11 +195,13 @@ class WideResNet(nn.Module):
                                 conv_general_dilated=self.conv_general_dilated,
                                 name=f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
+            maps.append(x)
         x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
                                name="bn_final")(x))
+        maps[-1] = x
         x = jnp.mean(x, axis=(1, 2))
         self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
+        return self.head_or_features(maps, x)
 
 
 _IMAGENET_DEPTHS = {

@@ -7,18 +7,21 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 from jaxvision.nn.conv import resolve_conv
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(Classifier):
     """[Conv3x3 -> BN -> ReLU] blocks with 2x2 max-pooling after each stage, then a dropout head.
 
     ``batch_norm=False`` gives the same network without normalisation (used to test the
-    parallel engine where BatchNorm semantics would otherwise differ).
+    parallel engine where BatchNorm semantics would otherwise differ). ``num_classes=None``:
+    features ``c1``, ``c2``, ... (each stage after its pool) and ``pre_logits`` (after ``fc``,
+    the hidden layer).
     """
 
-    num_classes: int = 10
+    num_classes: int | None = 10
     widths: Sequence[int] = (32, 64)
     hidden: int = 128
     dropout_rate: float = 0.25
@@ -28,9 +31,14 @@ class SmallCNN(nn.Module):
     dtype: jnp.dtype = jnp.float32
     conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        return pyramid([(2**i, w) for i, w in enumerate(self.widths, start=1)], self.hidden)
+
     @nn.compact
     def __call__(self, x, *, train: bool):
         x = x.astype(self.dtype)
+        maps = []
         for i, width in enumerate(self.widths):
             x = nn.Conv(width, (3, 3), padding=1, use_bias=not self.batch_norm,
                         dtype=self.dtype, name=f"conv{i}",
@@ -41,11 +49,12 @@ class SmallCNN(nn.Module):
             x = nn.relu(x)
             self.sow("intermediates", f"stage{i}", x)
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            maps.append(x)
         x = x.reshape((x.shape[0], -1))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+        return self.head_or_features(maps, x)
 
 
 @register("small_cnn")

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from jaxvision.nn.blocks import batch_norm, conv_kernel_init
 from jaxvision.ops.pooling import adaptive_avg_pool
+from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 from jaxvision.nn.conv import resolve_conv
 
@@ -23,16 +24,18 @@ VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19:
 _VGG_WIDTHS = (64, 128, 256, 512, 512)
 
 
-class VGG(nn.Module):
+class VGG(Classifier):
     """Stages of 3x3 convs (+BN) + ReLU, each closed by 2x2/2 max-pooling; adaptive 7x7 average
     pool; FC-4096 -> FC-4096 -> head with dropout.
 
+    ``num_classes=None``: features ``c1``..``c5`` (each stage after its pool, strides 2..32)
+    and ``pre_logits`` (after ``fc2``).
     Sown intermediates: ``stage1``..``stage5`` (last ReLU of each stage, before pooling),
     ``features`` (after the last pool), ``pre_logits``.
     """
 
     stage_sizes: Sequence[int] = VGG_STAGES[16]
-    num_classes: int = 1000
+    num_classes: int | None = 1000
     batch_norm: bool = False
     dropout_rate: float = 0.5
     hidden: int = 4096
@@ -40,9 +43,15 @@ class VGG(nn.Module):
     dtype: jnp.dtype = jnp.float32
     conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
 
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        widths = _VGG_WIDTHS[:len(self.stage_sizes)]
+        return pyramid([(2**i, w) for i, w in enumerate(widths, start=1)], self.hidden)
+
     @nn.compact
     def __call__(self, x, *, train: bool):
         x = x.astype(self.dtype)
+        maps = []
         index = 0
         for stage, (num_convs, width) in enumerate(zip(self.stage_sizes, _VGG_WIDTHS), start=1):
             for _ in range(num_convs):
@@ -56,6 +65,7 @@ class VGG(nn.Module):
                 index += 1
             self.sow("intermediates", f"stage{stage}", x)
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            maps.append(x)
         self.sow("intermediates", "features", x)
         x = adaptive_avg_pool(x, 7).reshape((x.shape[0], -1))
         dense_init = nn.initializers.normal(0.01)
@@ -64,8 +74,7 @@ class VGG(nn.Module):
                                  name=f"fc{i}")(x))
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, kernel_init=dense_init, dtype=self.dtype,
-                        name="head")(x)
+        return self.head_or_features(maps, x, kernel_init=dense_init)
 
 
 def _vgg(depth: int, bn: bool, **kwargs) -> VGG:

@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 
 
@@ -72,14 +73,17 @@ class EncoderBlock(nn.Module):
         return x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
 
 
-class ViT(nn.Module):
+class ViT(Classifier):
     """Patchify (conv k=s=patch) -> [CLS] + position embedding -> encoder -> LN -> CLS -> head.
 
+    ``num_classes=None``: features ``stem`` (the patch embedding) and ``c<floor(log2 patch)>`` (the
+    encoder's normalised patch tokens), both NHWC grids at stride ``patch_size``, and
+    ``pre_logits`` (the normalised class token).
     Sown intermediates: ``patch_embed`` and ``features`` (token grids as NHWC maps, before and
     after the encoder), ``pre_logits`` (the normalised class token).
     """
 
-    num_classes: int = 1000
+    num_classes: int | None = 1000
     patch_size: int = 16
     hidden_size: int = 768
     num_layers: int = 12
@@ -89,6 +93,11 @@ class ViT(nn.Module):
     dropout_rate: float = 0.0
     attention_dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
+
+    @nn.nowrap
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        p, dim = self.patch_size, self.hidden_size
+        return pyramid([(p, dim)], dim, stem=(p, dim))
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -100,6 +109,7 @@ class ViT(nn.Module):
                     name="conv_proj")(x.astype(self.dtype))
         batch, grid_h, grid_w, dim = x.shape
         self.sow("intermediates", "patch_embed", x)
+        stem = x
         x = x.reshape(batch, grid_h * grid_w, dim)
         cls = self.param("class_token", nn.initializers.zeros, (1, 1, dim))
         stored = self.image_size // p
@@ -114,11 +124,11 @@ class ViT(nn.Module):
                              self.attention_dropout_rate, dtype=self.dtype,
                              name=f"encoder_layer_{i}")(x, train=train)
         x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="encoder_norm")(x)
-        self.sow("intermediates", "features", x[:, 1:].reshape(batch, grid_h, grid_w, dim))
+        tokens = x[:, 1:].reshape(batch, grid_h, grid_w, dim)
+        self.sow("intermediates", "features", tokens)
         x = x[:, 0]
         self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros, dtype=self.dtype,
-                        name="head")(x)
+        return self.head_or_features([stem, tokens], x, kernel_init=nn.initializers.zeros)
 
 
 VIT_SIZES = {"tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12),
