@@ -49,7 +49,7 @@ def minimal_step(state, batch, *, schedule):
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                         opt_state=opt_state, batch_stats=batch_stats), {"loss": loss}
+                         opt_state=opt_state, model_state={"batch_stats": batch_stats}), {"loss": loss}
 
 
 def time_steps(step, state, batches, num_steps):

@@ -23,6 +23,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_split = "test"
     c.image_size = ml_collections.config_dict.placeholder(tuple)  # (H, W); default: native size
     c.cache_data = True
+    # Task: what the loss and the metrics are ('classification' | 'segmentation') and its
+    # options (segmentation: dice_weight, ignore_index).
+    c.task = "classification"
+    c.task_kwargs = ml_collections.ConfigDict()
     # Model: a name from jaxvision.models.list() and keyword overrides.
     c.model = "small_cnn"
     c.model_kwargs = ml_collections.ConfigDict()
@@ -83,8 +87,14 @@ def _check_finite(value, name: str) -> None:
         raise ValueError(f"{name} must be finite, got {value}")
 
 
-def validate_config(config: ml_collections.ConfigDict, *, num_devices: int) -> None:
-    """Raises ``ValueError`` naming the first bad value; needs no data and compiles nothing."""
+def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
+                    metric_names: tuple[str, ...] | None = None) -> None:
+    """Raises ``ValueError`` naming the first bad value; needs no data and compiles nothing.
+
+    ``metric_names``: the eval metrics of the task in use (default: those of the task
+    ``config.task`` names), which best checkpoints and early stopping may judge."""
+    from jaxvision import tasks
+
     from jaxvision.data.sources import check_image_size
 
     _check_finite(config, "config")
@@ -95,7 +105,10 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int) -> N
     _choice("bn_mode", config.bn_mode, ("sync", "per_device"))
     _choice("best_mode", config.best_mode, ("max", "min"))
     _choice("early_stopping.mode", config.early_stopping.mode, ("max", "min"))
-    metrics = ("eval_loss", "eval_accuracy")
+    if metric_names is None:
+        _choice("task", config.task, tasks.TASKS)
+        metric_names = tasks.TASKS[config.task].metric_names
+    metrics = tuple(f"eval_{name}" for name in metric_names)
     if config.best_metric:
         _choice("best_metric", config.best_metric, metrics)
     if config.early_stopping.patience:

@@ -26,12 +26,15 @@ from jaxvision import models
 from jaxvision.data import Datasets, build_datasets
 from jaxvision.optim import build_optimizer, build_schedule
 from jaxvision.train import monitoring
+from jaxvision import tasks
+from jaxvision.tasks import Task
 from jaxvision.train.checkpoint import Checkpointer, abstract_items
 from jaxvision.train.config import COMPUTE_DTYPES, validate_config
 from jaxvision.train.interrupt import Interrupted, StopRequest
 from jaxvision.train.parallel import AXIS, Parallel, make_parallel
 from jaxvision.train.progress import Progress
 from jaxvision.train.state import TrainState, create_train_state
+from jaxvision.train.evaluate import evaluate
 from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
 from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
                                      keep_old_config, move_run_aside, write_json_atomic)
@@ -95,15 +98,20 @@ class _Progress:
     stopped_early: bool = False
 
 
-def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None) -> dict[str, Any]:
+def train_and_evaluate(config, workdir: str, *, task: Task | None = None,
+                       datasets: Datasets | None = None) -> dict[str, Any]:
     """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints); returns the final
     evaluation metrics plus ``step``, ``best_step`` and ``workdir``.
+
+    ``task`` (default: ``config.task``, e.g. classification) says what the loss and the
+    metrics are; ``datasets`` (default: built from ``config``) may be your own streams.
 
     The workdir is locked for the run. A rerun whose config would change the result is refused
     (see ``config.resume``). SIGINT/SIGTERM stop after the current step with a checkpoint and
     raise ``Interrupted``."""
     parallel = make_parallel(config.parallel, num_devices=config.num_devices or None)
-    validate_config(config, num_devices=parallel.num_devices)
+    validate_config(config, num_devices=parallel.num_devices,
+                    metric_names=task.metric_names if task is not None else None)
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"the workdir {workdir!r} is a file, not a directory")
     os.makedirs(workdir, exist_ok=True)
@@ -114,25 +122,35 @@ def train_and_evaluate(config, workdir: str, *, datasets: Datasets | None = None
             move_run_aside(workdir)
         else:
             config_changes = check_config(workdir, config)  # raises unless resume='force'
-        return _train_and_evaluate(config, workdir, datasets, parallel, stop, config_changes)
+        return _train_and_evaluate(config, workdir, task, datasets, parallel, stop,
+                                   config_changes)
 
 
-def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, parallel: Parallel,
-                        stop: StopRequest, config_changes: list[str]) -> dict[str, Any]:
+def build_task(config, num_classes: int) -> Task:
+    """The task ``config.task`` names, with its options from the config."""
+    if config.task == "classification":
+        return tasks.ClassificationTask(label_smoothing=config.label_smoothing)
+    return tasks.create(config.task, num_classes=num_classes, **config.task_kwargs)
+
+
+def _train_and_evaluate(config, workdir: str, task: Task | None, datasets: Datasets | None,
+                        parallel: Parallel, stop: StopRequest, config_changes: list[str]
+                        ) -> dict[str, Any]:
     datasets = datasets or build_datasets(config)
     _check_batch_sizes(config, datasets)
     num_classes = config.num_classes or datasets.num_classes
     if num_classes < datasets.num_classes:
         raise ValueError(f"config.num_classes={num_classes} but the data has "
                          f"{datasets.num_classes} classes")
+    task = task or build_task(config, num_classes)
     model, bn_synced = create_model(config, num_classes=num_classes, parallel=parallel)
 
     steps_per_epoch = datasets.train.steps_per_epoch
     total_steps = config.num_epochs * steps_per_epoch
     tx = _build_tx(config, total_steps)
     options = StepOptions(
-        learning_rate_fn=build_schedule(config.optimizer, total_steps),
-        label_smoothing=config.label_smoothing, grad_accum_steps=config.grad_accum_steps,
+        learning_rate_fn=build_schedule(config.optimizer, total_steps), task=task,
+        grad_accum_steps=config.grad_accum_steps,
         compute_dtype=COMPUTE_DTYPES[config.compute_dtype], sam_rho=config.sam.rho,
         sam_group_size=config.sam.group_size or None, axis_name=parallel.axis_name,
         batch_stats_synced=bn_synced)
@@ -142,7 +160,10 @@ def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, paralle
                                       input_shape=input_shape),
                     out_shardings=parallel.replicated)()
     train_step = parallel.compile_train_step(make_train_step(options, augment_fn))
-    eval_step = parallel.compile_eval_step(make_eval_step(options, eval_preprocess_fn))
+    with_predictions = bool(task.evaluators())
+    eval_step = parallel.compile_eval_step(
+        make_eval_step(options, eval_preprocess_fn, with_predictions=with_predictions),
+        with_predictions=with_predictions)
 
     checkpointer = Checkpointer(
         os.path.join(workdir, "checkpoints"), keep_latest=config.keep_checkpoints,
@@ -170,15 +191,10 @@ def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, paralle
         checkpointer.save(step, state.checkpoint_items(), metrics=metrics,
                           meta={"loop": dataclasses.asdict(loop)})
 
-    def evaluate() -> dict[str, float]:
-        sums = None
-        for batch in datasets.eval:
-            _check_shape(batch, datasets.image_shape)
-            out = eval_step(state, parallel.place_batch(batch))
-            sums = out if sums is None else jax.tree.map(jnp.add, sums, out)  # stays on device
-        sums = jax.device_get(sums)
-        return {"eval_loss": float(sums["loss"] / sums["count"]),
-                "eval_accuracy": float(sums["correct"] / sums["count"])}
+    def evaluate_now() -> dict[str, float]:
+        results = evaluate(state, datasets.eval, task=task, parallel=parallel,
+                           eval_step=eval_step)
+        return {f"eval_{name}": value for name, value in results.items()}
 
     def check_finite(at_step: int, metrics: dict) -> None:
         if float(metrics["finite"]):
@@ -246,7 +262,7 @@ def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, paralle
             if window:
                 writer.write(step, _mean_metrics(window), split="train", epoch=epoch)
                 window = []
-            eval_metrics = evaluate()
+            eval_metrics = evaluate_now()
             writer.write(step, {k[len("eval_"):]: v for k, v in eval_metrics.items()},
                          split="eval", epoch=epoch)
             log.info("epoch %d step %d %s", epoch + 1, step,
@@ -263,7 +279,7 @@ def _train_and_evaluate(config, workdir: str, datasets: Datasets | None, paralle
         checkpointer.wait()
         writer.close()
     if not eval_metrics:  # resumed a finished run: report its final state
-        eval_metrics = evaluate()
+        eval_metrics = evaluate_now()
     best_step = checkpointer.best_step()
     checkpointer.close()
     plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"))

@@ -58,8 +58,11 @@ class Parallel:
     def compile_train_step(self, body: Callable) -> Callable:
         return self._compile(body, donate=True, out_specs=(P(), P()))
 
-    def compile_eval_step(self, body: Callable) -> Callable:
-        return self._compile(body, donate=False, out_specs=P())
+    def compile_eval_step(self, body: Callable, *, with_predictions: bool = False) -> Callable:
+        """``with_predictions``: the body returns ``(sums, predictions)``, the predictions split
+        along the batch like the input."""
+        out_specs = (P(), P(AXIS)) if with_predictions else P()
+        return self._compile(body, donate=False, out_specs=out_specs)
 
     def _compile(self, body: Callable, *, donate: bool, out_specs) -> Callable:
         if self.mode == "pmap":
@@ -67,7 +70,7 @@ class Parallel:
             # the body's explicit pmean, so per-device SAM perturbations remain possible.
             body = jax.shard_map(body, mesh=self.mesh, in_specs=(P(), P(AXIS)),
                                  out_specs=out_specs, check_vma=False)
-        out_shardings = jax.tree.map(lambda _: self.replicated, out_specs,
+        out_shardings = jax.tree.map(lambda spec: NamedSharding(self.mesh, spec), out_specs,
                                      is_leaf=lambda x: isinstance(x, P))
         return jax.jit(body, in_shardings=(self.replicated, self.batch_sharding),
                        out_shardings=out_shardings, donate_argnums=(0,) if donate else ())

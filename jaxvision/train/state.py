@@ -13,7 +13,8 @@ from flax import struct
 
 @struct.dataclass
 class TrainState:
-    """Parameters, BatchNorm statistics, optimizer state, step and base RNG.
+    """Parameters, the model's mutable collections (``model_state``: BatchNorm statistics and
+    whatever else the model declares), optimizer state, step and base RNG.
 
     ``rng`` holds raw key data (uint32) rather than a typed key so that checkpoints store a
     plain array; ``key`` rebuilds the typed key. Per-step keys are ``fold_in(key, step)``, so
@@ -22,7 +23,7 @@ class TrainState:
 
     step: jax.Array
     params: Any
-    batch_stats: Any
+    model_state: Any  # {collection name: tree}, e.g. {"batch_stats": ...}; {} for none
     opt_state: Any
     rng: jax.Array
     apply_fn: Callable = struct.field(pytree_node=False)
@@ -32,12 +33,16 @@ class TrainState:
     def key(self) -> jax.Array:
         return jax.random.wrap_key_data(self.rng)
 
+    @property
+    def batch_stats(self) -> Any:
+        return self.model_state.get("batch_stats", {})
+
     def variables(self) -> dict:
-        return {"params": self.params, "batch_stats": self.batch_stats}
+        return {"params": self.params, **self.model_state}
 
     def checkpoint_items(self) -> dict:
         """The arrays a checkpoint stores (the functions are rebuilt from the config)."""
-        return {"step": self.step, "params": self.params, "batch_stats": self.batch_stats,
+        return {"step": self.step, "params": self.params, "model_state": self.model_state,
                 "opt_state": self.opt_state, "rng": self.rng}
 
     def with_checkpoint_items(self, items: dict) -> "TrainState":
@@ -52,10 +57,13 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, *, se
     variables = model.init({"params": init_key, "dropout": init_key},
                            jnp.zeros(input_shape, jnp.float32), train=False)
     params = variables["params"]
+    # Sown values are outputs, not state.
+    model_state = {name: tree for name, tree in variables.items()
+                   if name not in ("params", "intermediates")}
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
-        batch_stats=variables.get("batch_stats", {}),
+        model_state=model_state,
         opt_state=tx.init(params),
         rng=jax.random.key_data(train_key),
         apply_fn=model.apply,

@@ -1,6 +1,7 @@
 """One train-step body and one eval-step body, shared by every parallel mode.
 
-The bodies see either the global batch (``parallel="none"|"jit"``) or one device's share
+The task (``jaxvision.tasks``) says what the loss and the metrics are; the bodies only run the
+model, differentiate, update and reduce. The bodies see either the global batch (``parallel="none"|"jit"``) or one device's share
 (``parallel="pmap"``, where ``axis_name`` is set and gradients, metrics and, unless BatchNorm
 is synced in the forward pass, BatchNorm statistics are averaged explicitly with ``pmean``).
 """
@@ -15,7 +16,8 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxvision.losses import cross_entropy
+from jaxvision.tasks.base import Task
+from jaxvision.tasks.classification import ClassificationTask
 from jaxvision.train.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -27,7 +29,7 @@ class StepOptions:
     """Static choices baked into the compiled step."""
 
     learning_rate_fn: Callable[[jax.Array], jax.Array]
-    label_smoothing: float = 0.0
+    task: Task = ClassificationTask()
     grad_accum_steps: int = 1
     compute_dtype: Any = jnp.float32
     sam_rho: float = 0.0
@@ -43,13 +45,6 @@ def _to_float(images: jax.Array) -> jax.Array:
     return images.astype(jnp.float32)
 
 
-def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example hit (float); soft/one-hot targets count their argmax as the label."""
-    if labels.ndim == logits.ndim:
-        labels = jnp.argmax(labels, axis=-1)
-    return (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
-
-
 def _device_keys(key: jax.Array, axis_name: str | None) -> jax.Array:
     return key if axis_name is None else jax.random.fold_in(key, lax.axis_index(axis_name))
 
@@ -58,21 +53,26 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
     """The train-step body ``(state, batch) -> (state, metrics)``.
 
-    A non-finite loss, gradient or update leaves params, optimizer state and BatchNorm statistics as
-    they were (only ``step`` advances) and reports ``finite = 0``; the loop decides whether
-    to stop or skip.
+    The task gives the loss and the train metrics; every mutable collection of the model
+    (``state.model_state``) is updated. A non-finite loss, gradient or update leaves params,
+    optimizer state and model state as they were (only ``step`` advances) and reports
+    ``finite = 0``; the loop decides whether to stop or skip.
     """
     accum = options.grad_accum_steps
     axis = options.axis_name
+    task = options.task
 
-    def grads_of_microbatch(state, params, batch_stats, micro, dropout_key):
+    def grads_of_microbatch(state, params, model_state, micro, keys):
         def loss_fn(p, mb):
-            logits, updates = state.apply_fn(
-                {"params": p, "batch_stats": batch_stats},
-                mb["image"].astype(options.compute_dtype), train=True,
-                mutable=["batch_stats"], rngs={"dropout": dropout_key})
-            loss = cross_entropy(logits, mb["label"], label_smoothing=options.label_smoothing)
-            return loss, (updates.get("batch_stats", batch_stats), logits)
+            images = mb["image"].astype(options.compute_dtype)
+            variables = {"params": p, **model_state}
+            if model_state:
+                outputs, updates = state.apply_fn(variables, images, train=True,
+                                                  mutable=list(model_state), rngs=keys)
+            else:  # flax returns the outputs alone when nothing is mutable
+                outputs, updates = state.apply_fn(variables, images, train=True, rngs=keys), {}
+            loss, aux = task.loss(outputs, mb, train=True)
+            return loss, ({**model_state, **updates}, aux)
 
         if options.sam_rho > 0:
             from jaxvision.optim.sam import sam_value_and_grad
@@ -83,43 +83,46 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
         else:
             (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, micro)
             sam_stats = {}
-        new_batch_stats, logits = aux
-        return grads, loss, new_batch_stats, _correct(logits, micro["label"]).mean(), sam_stats
+        new_model_state, task_metrics = aux
+        return grads, loss, new_model_state, {**task_metrics, **sam_stats}
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
         key = jax.random.fold_in(state.key, state.step)
-        augment_key, dropout_key = (_device_keys(k, axis) for k in jax.random.split(key))
+        augment_key, *stream_keys = (_device_keys(k, axis) for k in
+                                     jax.random.split(key, 1 + len(task.rng_streams)))
+        keys = dict(zip(task.rng_streams, stream_keys))
         batch = dict(batch, image=_to_float(batch["image"]))
         if augment_fn is not None:
             batch = augment_fn(augment_key, batch)
 
         if accum == 1:
-            grads, loss, batch_stats, accuracy, sam_stats = grads_of_microbatch(
-                state, state.params, state.batch_stats, batch, dropout_key)
+            grads, loss, model_state, step_metrics = grads_of_microbatch(
+                state, state.params, state.model_state, batch, keys)
         else:
             micro = jax.tree.map(lambda x: x.reshape((accum, -1) + x.shape[1:]), batch)
 
             def body(carry, inputs):
-                grad_sum, batch_stats = carry
+                grad_sum, model_state = carry
                 index, mb = inputs
-                grads, loss, batch_stats, accuracy, sam_stats = grads_of_microbatch(
-                    state, state.params, batch_stats, mb, jax.random.fold_in(dropout_key, index))
+                micro_keys = {name: jax.random.fold_in(k, index) for name, k in keys.items()}
+                grads, loss, model_state, step_metrics = grads_of_microbatch(
+                    state, state.params, model_state, mb, micro_keys)
                 grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
-                return (grad_sum, batch_stats), (loss, accuracy, sam_stats)
+                return (grad_sum, model_state), (loss, step_metrics)
 
             zeros = jax.tree.map(jnp.zeros_like, state.params)
-            (grad_sum, batch_stats), (losses, accuracies, sam_stats) = lax.scan(
-                body, (zeros, state.batch_stats), (jnp.arange(accum), micro))
+            (grad_sum, model_state), (losses, step_metrics) = lax.scan(
+                body, (zeros, state.model_state), (jnp.arange(accum), micro))
             grads = jax.tree.map(lambda g: g / accum, grad_sum)
-            loss, accuracy = losses.mean(), accuracies.mean()
-            sam_stats = jax.tree.map(jnp.mean, sam_stats)
+            loss = losses.mean()
+            step_metrics = jax.tree.map(jnp.mean, step_metrics)
 
-        metrics = {"loss": loss, "accuracy": accuracy, **sam_stats}
+        metrics = {"loss": loss, **step_metrics}
         if axis is not None:
             grads = lax.pmean(grads, axis)
             metrics = lax.pmean(metrics, axis)
             if not options.batch_stats_synced:
-                batch_stats = lax.pmean(batch_stats, axis)
+                model_state = lax.pmean(model_state, axis)
 
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
@@ -133,7 +136,7 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
             step=state.step + 1,
             params=keep_if_bad(params, state.params),
             opt_state=keep_if_bad(opt_state, state.opt_state),
-            batch_stats=keep_if_bad(batch_stats, state.batch_stats),
+            model_state=keep_if_bad(model_state, state.model_state),
         )
         metrics.update(grad_norm=grad_norm, learning_rate=options.learning_rate_fn(state.step),
                        finite=finite.astype(jnp.float32))
@@ -142,24 +145,23 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
     return step
 
 
-def make_eval_step(options: StepOptions, preprocess_fn: Callable[[Batch], Batch] | None = None
-                   ) -> Callable[[TrainState, Batch], dict]:
-    """The eval-step body: sums of loss and hits over the unmasked examples, and their count.
-    ``preprocess_fn`` applies the deterministic preprocessing (e.g. normalization) that the
-    training augmentation applies."""
+def make_eval_step(options: StepOptions, preprocess_fn: Callable[[Batch], Batch] | None = None,
+                   *, with_predictions: bool = False) -> Callable[[TrainState, Batch], Any]:
+    """The eval-step body: the task's ``{name: (sum, count)}`` over the unmasked examples,
+    summed over devices, and with ``with_predictions`` also ``task.predict`` of the outputs
+    (for host evaluators). ``preprocess_fn`` applies the deterministic preprocessing (e.g.
+    normalization) that the training augmentation applies."""
+    task = options.task
 
-    def step(state: TrainState, batch: Batch) -> dict:
+    def step(state: TrainState, batch: Batch):
         batch = dict(batch, image=_to_float(batch["image"]))
         if preprocess_fn is not None:
             batch = preprocess_fn(batch)
         images = batch["image"].astype(options.compute_dtype)
-        logits = state.apply_fn(state.variables(), images, train=False)
-        mask = batch["valid"].astype(jnp.float32)
-        losses = cross_entropy(logits, batch["label"], reduction="none")
-        sums = {"loss": (losses * mask).sum(), "correct": (_correct(logits, batch["label"]) * mask).sum(),
-                "count": mask.sum()}
+        outputs = state.apply_fn(state.variables(), images, train=False)
+        sums = task.batch_metrics(outputs, batch)
         if options.axis_name is not None:
             sums = lax.psum(sums, options.axis_name)
-        return sums
+        return (sums, task.predict(outputs)) if with_predictions else sums
 
     return step

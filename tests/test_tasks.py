@@ -1,0 +1,191 @@
+"""The task seam: the step and the loop take their loss and metrics from a task. The
+segmentation task proves it on a dense task (per-pixel loss, pixel counts, a set-level
+confusion-matrix evaluator) in every parallel mode; the state carries every mutable collection
+and the RNG streams a task names."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from helpers import digits_config
+
+from jaxvision import tasks
+from jaxvision.losses.segmentation import dice_ce_loss, pixel_cross_entropy
+from jaxvision.metrics import segmentation as seg_metrics
+from jaxvision.train import (StepOptions, create_train_state, make_parallel, make_train_step,
+                             train_and_evaluate, validate_config)
+from jaxvision.train.evaluate import evaluate
+
+NUM_CLASSES = 3
+
+
+class TinySegNet(nn.Module):
+    """Two 3x3 convolutions to per-pixel logits (no BatchNorm: parallel modes must agree)."""
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        x = nn.relu(nn.Conv(8, (3, 3), padding=1)(x))
+        return nn.Conv(NUM_CLASSES, (3, 3), padding=1)(x)
+
+
+def _seg_batches(num=3, size=16, seed=0):
+    """Images whose bright squares are class 1 and dark squares class 2 (learnable)."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(num):
+        mask = rng.integers(0, NUM_CLASSES, (size, 1, 1)).repeat(8, 1).repeat(8, 2)
+        mask[:, :2] = 0
+        image = np.where(mask == 1, 220, np.where(mask == 2, 30, 128)).astype(np.uint8)
+        image = image + rng.integers(0, 20, image.shape).astype(np.uint8)
+        batches.append({"image": image[..., None], "mask": mask.astype(np.int32)})
+    return batches
+
+
+def test_segmentation_loss_and_metrics_match_the_reference_functions():
+    rng = np.random.default_rng(1)
+    logits = jnp.asarray(rng.normal(size=(4, 5, 6, NUM_CLASSES)), jnp.float32)
+    labels = rng.integers(0, NUM_CLASSES, (4, 5, 6))
+    labels[0, 0, :3] = 255
+    batch = {"image": jnp.zeros((4, 5, 6, 1)), "mask": jnp.asarray(labels),
+             "valid": jnp.array([True, True, True, False])}
+    task = tasks.SegmentationTask(num_classes=NUM_CLASSES, ignore_index=255)
+    loss, aux = task.loss(logits, batch, train=True)
+    np.testing.assert_allclose(loss, pixel_cross_entropy(logits, labels, ignore_index=255),
+                               rtol=1e-6)
+    mixed = tasks.SegmentationTask(num_classes=NUM_CLASSES, ignore_index=255, dice_weight=0.6)
+    np.testing.assert_allclose(mixed.loss(logits, batch, train=True)[0],
+                               dice_ce_loss(logits, labels, dice_weight=0.6, ignore_index=255),
+                               rtol=1e-6)
+    labelled = labels != 255
+    hits = (np.argmax(logits, -1) == labels) & labelled
+    np.testing.assert_allclose(aux["pixel_accuracy"], hits.sum() / labelled.sum(), rtol=1e-6)
+    # Eval sums leave out the padded example and the ignored pixels.
+    sums = task.batch_metrics(logits, batch)
+    real = labelled[:3]
+    assert float(sums["pixel_accuracy"][1]) == real.sum()
+    assert float(sums["pixel_accuracy"][0]) == hits[:3].sum()
+    np.testing.assert_allclose(sums["loss"][0] / sums["loss"][1],
+                               pixel_cross_entropy(logits[:3], labels[:3], ignore_index=255),
+                               rtol=1e-6)
+
+
+def test_confusion_matrix_evaluator_equals_the_metrics_module():
+    rng = np.random.default_rng(2)
+    evaluator = tasks.ConfusionMatrixEvaluator(NUM_CLASSES, ignore_index=255)
+    all_labels, all_predictions = [], []
+    for _ in range(3):
+        labels = rng.integers(0, NUM_CLASSES, (4, 6, 6))
+        labels[:, 0] = 255
+        predictions = rng.integers(0, NUM_CLASSES, (4, 6, 6))
+        valid = np.array([True, True, True, False])
+        evaluator.update(predictions, {"mask": labels, "valid": valid})
+        all_labels.append(labels[valid])
+        all_predictions.append(predictions[valid])
+    confusion = seg_metrics.confusion_matrix(np.concatenate(all_labels),
+                                             np.concatenate(all_predictions),
+                                             num_classes=NUM_CLASSES, ignore_index=255)
+    np.testing.assert_array_equal(evaluator.confusion, confusion)
+    result = evaluator.result()
+    assert result["miou"] == pytest.approx(float(seg_metrics.mean_iou(confusion)))
+    assert result["mean_dice"] == pytest.approx(float(seg_metrics.mean_dice(confusion)))
+
+
+def _train(mode, task, batches, steps=4):
+    parallel = make_parallel(mode)
+    state = parallel.place_state(create_train_state(TinySegNet(), optax.sgd(0.5), seed=0,
+                                                    input_shape=(1, 8, 8, 1)))
+    step = parallel.compile_train_step(make_train_step(StepOptions(
+        learning_rate_fn=lambda s: 0.5, task=task, axis_name=parallel.axis_name)))
+    losses = []
+    for batch in batches[:steps]:
+        state, metrics = step(state, parallel.place_batch(batch))
+        losses.append(float(metrics["loss"]))
+    return parallel, state, losses
+
+
+@pytest.fixture(scope="module")
+def segmentation_single_device():
+    """Per dice_weight: the task and (parallel, state, losses) of a one-device run."""
+    runs = {}
+    for dice_weight in (0.0, 0.5):
+        task = tasks.SegmentationTask(num_classes=NUM_CLASSES, dice_weight=dice_weight)
+        runs[dice_weight] = task, _train("none", task, _seg_batches(num=1) * 4)
+    return runs
+
+
+# Dice does not add up over devices: under pmap each device's Dice is averaged (like
+# per-device BatchNorm), so only jit, which sees the global batch, equals one device with it.
+@pytest.mark.parametrize("mode,dice_weight", [("jit", 0.0), ("pmap", 0.0), ("jit", 0.5)])
+def test_segmentation_trains_alike_on_one_and_eight_devices(segmentation_single_device, mode,
+                                                            dice_weight):
+    task, (_, reference, ref_losses) = segmentation_single_device[dice_weight]
+    _, state, losses = _train(mode, task, _seg_batches(num=1) * 4)
+    assert ref_losses[-1] < ref_losses[0]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(reference.params)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["none", "pmap"])
+def test_evaluate_sums_over_batches_and_devices_and_runs_the_evaluators(
+        segmentation_single_device, mode):
+    task, (_, state, _) = segmentation_single_device[0.5]
+    batches = _seg_batches(num=3, seed=5)
+    for batch in batches:
+        batch["valid"] = np.ones(len(batch["mask"]), bool)
+    batches[-1]["valid"][-5:] = False  # padding of the last batch
+    parallel = make_parallel(mode)
+    results = evaluate(parallel.place_state(state), batches, task=task, parallel=parallel)
+    # The same numbers from the whole set at once.
+    images = np.concatenate([b["image"][b["valid"]] for b in batches])
+    labels = np.concatenate([b["mask"][b["valid"]] for b in batches])
+    logits = TinySegNet().apply({"params": state.params}, images / 255.0, train=False)
+    predictions = np.asarray(np.argmax(logits, -1))
+    assert results["pixel_accuracy"] == pytest.approx(float(np.mean(predictions == labels)), rel=1e-6)
+    assert results["loss"] == pytest.approx(float(pixel_cross_entropy(logits, labels)), rel=1e-5)
+    confusion = seg_metrics.confusion_matrix(labels, predictions, num_classes=NUM_CLASSES)
+    assert results["miou"] == pytest.approx(float(seg_metrics.mean_iou(confusion)), rel=1e-6)
+
+
+def test_best_metric_must_be_offered_by_the_task(compile_counter, tfds_dir, tmp_path):
+    config = digits_config(tfds_dir, task="segmentation", best_metric="eval_accuracy")
+    with pytest.raises(ValueError, match="best_metric must be one of .*'eval_miou'"):
+        validate_config(config, num_devices=1)
+    config = digits_config(tfds_dir, best_metric="eval_miou")
+    with pytest.raises(ValueError, match=r"best_metric must be one of \('eval_loss', "
+                                         r"'eval_accuracy'\), got 'eval_miou'"):
+        train_and_evaluate(config, str(tmp_path))
+    with pytest.raises(ValueError, match="task must be one of"):
+        validate_config(digits_config(tfds_dir, task="captioning"), num_devices=1)
+    assert compile_counter.count == 0
+
+
+class CountingNoisyNet(nn.Module):
+    """Keeps a counter in its own collection and draws from a 'sample' stream in training."""
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        counter = self.variable("counters", "seen", lambda: jnp.zeros((), jnp.int32))
+        if train:
+            counter.value += x.shape[0]
+            x = x + jax.random.normal(self.make_rng("sample"), x.shape)
+        return nn.Dense(2)(x.reshape((x.shape[0], -1)))
+
+
+class NoisyClassification(tasks.ClassificationTask):
+    rng_streams = ("dropout", "sample")
+
+
+def test_the_state_carries_every_collection_and_the_task_names_the_streams():
+    state = create_train_state(CountingNoisyNet(), optax.sgd(0.1), seed=0, input_shape=(1, 4))
+    assert set(state.model_state) == {"counters"}
+    step = jax.jit(make_train_step(StepOptions(learning_rate_fn=lambda s: 0.1,
+                                               task=NoisyClassification())))
+    batch = {"image": np.ones((6, 4), np.float32), "label": np.zeros(6, np.int32)}
+    state, first = step(state, batch)
+    state, second = step(state, batch)
+    assert int(state.model_state["counters"]["seen"]) == 12
+    assert float(first["loss"]) != float(second["loss"])  # fresh noise each step
