@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxvision.models as models
+from jaxvision.models.backbone import Classifier
 
 SIZE, STEP = 64, 64  # STEP: a multiple of every stride, so the map grows by STEP / stride
 RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
@@ -22,7 +23,11 @@ RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 # same strides and widths) at seconds of tracing each.
 REPEATS = {"resnet101", "resnet152", "se_resnet101", "se_resnet152", "cifar_resnet110",
            "cifar_resnet1202"}
-CASES = [(name, {}) for name in models.list() if name not in REPEATS] + [
+# Every registered classifier backbone (dense-prediction models such as tiny_fcn have no head
+# to drop).
+BACKBONES = [name for name in models.list()
+             if isinstance(models.create(name), Classifier) and name not in REPEATS]
+CASES = [(name, {}) for name in BACKBONES] + [
     ("resnet18", {"stem": "cifar"}),          # four stages at strides 1..8: c0..c3
     ("vit_t16", {"patch_size": 8}),           # c3
     ("simple_cnn", {"head": "flatten"}),      # pre_logits width depends on the input

@@ -189,3 +189,19 @@ def test_the_state_carries_every_collection_and_the_task_names_the_streams():
     state, second = step(state, batch)
     assert int(state.model_state["counters"]["seen"]) == 12
     assert float(first["loss"]) != float(second["loss"])  # fresh noise each step
+
+
+def test_objects_replace_config_names_and_callbacks_see_each_evaluation(tfds_dir, tmp_path):
+    from jaxvision import models
+
+    seen = []
+    config = digits_config(tfds_dir, num_epochs=2, model="small_cnn")
+    summary = train_and_evaluate(
+        config, str(tmp_path), model=models.create("mlp", num_classes=10, hidden=(16,)),
+        task=tasks.ClassificationTask(label_smoothing=0.1),
+        callbacks=[lambda step, state, metrics: seen.append((step, sorted(state.params),
+                                                             metrics["eval_accuracy"]))])
+    steps_per_epoch = 1438 // 64
+    assert [(step, names) for step, names, _ in seen] == [
+        (steps_per_epoch, ["dense0", "head"]), (2 * steps_per_epoch, ["dense0", "head"])]
+    assert seen[-1][2] == summary["eval_accuracy"] > 0.2  # above chance (0.1)

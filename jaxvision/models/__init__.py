@@ -16,7 +16,7 @@ for Grad-CAM and receptive fields), whatever ``num_classes`` is.
 from jaxvision.models.registry import create, list, register  # noqa: A004
 from jaxvision.models.backbone import FeatureInfo
 from jaxvision.models import mlp, small_cnn  # noqa: F401  (registration)
-from jaxvision.models import alexnet, lenet, resnet, simple_cnn, vgg, vit  # noqa: F401
+from jaxvision.models import alexnet, lenet, resnet, simple_cnn, tiny_fcn, vgg, vit  # noqa: F401
 from jaxvision.models.feature_maps import features
 
 __all__ = ["FeatureInfo", "create", "features", "list", "register"]

@@ -15,10 +15,10 @@ import functools
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Callable, Sequence
 
+import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -52,13 +52,15 @@ def _has_field(module, name: str) -> bool:
     return name in {f.name for f in dataclasses.fields(module)}
 
 
-def create_model(config, *, num_classes: int, parallel: Parallel):
-    """The configured model with its compute dtype, and BatchNorm synced under pmap when asked.
+def create_model(config, *, num_classes: int, parallel: Parallel, model: nn.Module | None = None):
+    """The configured model (or ``model``) with its compute dtype, and BatchNorm synced under
+    pmap when asked.
 
     Returns ``(model, batch_stats_synced)``: False means per-device BatchNorm whose running
     statistics the step averages.
     """
-    model = models.create(config.model, num_classes=num_classes, **config.model_kwargs)
+    if model is None:
+        model = models.create(config.model, num_classes=num_classes, **config.model_kwargs)
     if _has_field(model, "dtype"):
         model = model.clone(dtype=COMPUTE_DTYPES[config.compute_dtype])
     elif config.compute_dtype != "float32":
@@ -99,12 +101,16 @@ class _Progress:
 
 
 def train_and_evaluate(config, workdir: str, *, task: Task | None = None,
-                       datasets: Datasets | None = None) -> dict[str, Any]:
+                       model: nn.Module | None = None, datasets: Datasets | None = None,
+                       callbacks: Sequence[Callable] = ()) -> dict[str, Any]:
     """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints); returns the final
     evaluation metrics plus ``step``, ``best_step`` and ``workdir``.
 
-    ``task`` (default: ``config.task``, e.g. classification) says what the loss and the
-    metrics are; ``datasets`` (default: built from ``config``) may be your own streams.
+    Objects may replace what the config names: ``task`` (default ``config.task``, e.g.
+    classification: what the loss and the metrics are), ``model`` (default ``config.model``;
+    a Flax module returning what the task expects) and ``datasets`` (default: built from the
+    config). Each of ``callbacks`` is called as ``callback(step, state, eval_metrics)`` after
+    every evaluation.
 
     The workdir is locked for the run. A rerun whose config would change the result is refused
     (see ``config.resume``). SIGINT/SIGTERM stop after the current step with a checkpoint and
@@ -122,8 +128,9 @@ def train_and_evaluate(config, workdir: str, *, task: Task | None = None,
             move_run_aside(workdir)
         else:
             config_changes = check_config(workdir, config)  # raises unless resume='force'
-        return _train_and_evaluate(config, workdir, task, datasets, parallel, stop,
-                                   config_changes)
+        return _train_and_evaluate(config, workdir, parallel=parallel, stop=stop,
+                                   config_changes=config_changes, task=task, model=model,
+                                   datasets=datasets, callbacks=callbacks)
 
 
 def build_task(config, num_classes: int) -> Task:
@@ -133,8 +140,9 @@ def build_task(config, num_classes: int) -> Task:
     return tasks.create(config.task, num_classes=num_classes, **config.task_kwargs)
 
 
-def _train_and_evaluate(config, workdir: str, task: Task | None, datasets: Datasets | None,
-                        parallel: Parallel, stop: StopRequest, config_changes: list[str]
+def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopRequest,
+                        config_changes: list[str], task: Task | None, model: nn.Module | None,
+                        datasets: Datasets | None, callbacks: Sequence[Callable]
                         ) -> dict[str, Any]:
     datasets = datasets or build_datasets(config)
     _check_batch_sizes(config, datasets)
@@ -143,7 +151,8 @@ def _train_and_evaluate(config, workdir: str, task: Task | None, datasets: Datas
         raise ValueError(f"config.num_classes={num_classes} but the data has "
                          f"{datasets.num_classes} classes")
     task = task or build_task(config, num_classes)
-    model, bn_synced = create_model(config, num_classes=num_classes, parallel=parallel)
+    model, bn_synced = create_model(config, num_classes=num_classes, parallel=parallel,
+                                    model=model)
 
     steps_per_epoch = datasets.train.steps_per_epoch
     total_steps = config.num_epochs * steps_per_epoch
@@ -267,6 +276,8 @@ def _train_and_evaluate(config, workdir: str, task: Task | None, datasets: Datas
                          split="eval", epoch=epoch)
             log.info("epoch %d step %d %s", epoch + 1, step,
                      " ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
+            for callback in callbacks:
+                callback(step, state, eval_metrics)
             _update_early_stopping(loop, config.early_stopping, eval_metrics, step)
             save(metrics=eval_metrics)
             log.info("saving checkpoint at step %d", step)

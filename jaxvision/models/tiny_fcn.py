@@ -1,0 +1,53 @@
+"""A tiny fully convolutional segmentation network: the engine's reference dense model.
+
+Two Conv-BN-ReLU stages with 2x2 max-pooling, then back up by nearest x2 upsampling, adding
+the first stage's map through a 1x1 projection (an FCN skip), to per-pixel logits
+``[B, H, W, num_classes]``. ``H`` and ``W`` must be divisible by 4. UNet proper lives in its
+own module; this one only has to be small enough to train in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxvision.models.registry import register
+
+
+def _upsample2(x: jax.Array) -> jax.Array:
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class TinyFCN(nn.Module):
+    num_classes: int = 2
+    widths: Sequence[int] = (16, 32)
+    bn_momentum: float = 0.9
+    bn_axis_name: str | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        if x.shape[1] % 4 or x.shape[2] % 4:
+            raise ValueError(f"TinyFCN needs a height and width divisible by 4, got {x.shape[1:3]}")
+        x = x.astype(self.dtype)
+        skips = []
+        for i, width in enumerate(self.widths):
+            x = nn.Conv(width, (3, 3), padding=1, use_bias=False, dtype=self.dtype,
+                        name=f"conv{i}")(x)
+            x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                             axis_name=self.bn_axis_name, dtype=self.dtype, name=f"bn{i}")(x)
+            x = nn.relu(x)
+            skips.append(x)
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        for i, skip in reversed(list(enumerate(skips))):
+            x = nn.Conv(skip.shape[-1], (1, 1), dtype=self.dtype, name=f"up{i}")(_upsample2(x))
+            x = nn.relu(x + skip)
+        return nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
+
+
+@register("tiny_fcn")
+def tiny_fcn(**kwargs) -> TinyFCN:
+    return TinyFCN(**kwargs)
