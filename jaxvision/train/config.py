@@ -31,6 +31,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.model = "small_cnn"
     c.model_kwargs = ml_collections.ConfigDict()
     c.num_classes = 0  # 0: take it from the data set
+    # Transfer learning: parameters matching no `trainable` regex (when any is given) or any
+    # `frozen` regex get no gradient, no optimizer state, and their BatchNorm runs on running
+    # statistics. Paths look like 'layer1/0/conv1/kernel'; matched with re.search.
+    c.trainable = ()
+    c.frozen = ()
     # Optimisation.
     c.batch_size = 64  # global, over all devices and processes
     c.eval_batch_size = 256

@@ -35,6 +35,7 @@ from jaxvision.train.parallel import AXIS, Parallel, make_parallel
 from jaxvision.train.progress import Progress
 from jaxvision.train.state import TrainState, create_train_state
 from jaxvision.train.evaluate import evaluate
+from jaxvision.train.freeze import from_config as freeze_from_config
 from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
 from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
                                      keep_old_config, move_run_aside, write_json_atomic)
@@ -157,17 +158,19 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
     steps_per_epoch = datasets.train.steps_per_epoch
     total_steps = config.num_epochs * steps_per_epoch
     tx = _build_tx(config, total_steps)
+    freeze = freeze_from_config(config)
     options = StepOptions(
-        learning_rate_fn=build_schedule(config.optimizer, total_steps), task=task,
+        learning_rate_fn=build_schedule(config.optimizer, total_steps), task=task, freeze=freeze,
         grad_accum_steps=config.grad_accum_steps,
         compute_dtype=COMPUTE_DTYPES[config.compute_dtype], sam_rho=config.sam.rho,
         sam_group_size=config.sam.group_size or None, axis_name=parallel.axis_name,
         batch_stats_synced=bn_synced)
     augment_fn, eval_preprocess_fn = _build_augment(config, num_classes)  # validates early
     input_shape = (1, *datasets.image_shape)
-    state = jax.jit(functools.partial(create_train_state, model, tx, seed=config.seed,
-                                      input_shape=input_shape),
-                    out_shardings=parallel.replicated)()
+    init_state = functools.partial(create_train_state, model, tx, seed=config.seed,
+                                   input_shape=input_shape, freeze=freeze)
+    freeze.check(jax.eval_shape(init_state).params)  # traces, compiles nothing
+    state = jax.jit(init_state, out_shardings=parallel.replicated)()
     train_step = parallel.compile_train_step(make_train_step(options, augment_fn))
     with_predictions = bool(task.evaluators())
     eval_step = parallel.compile_eval_step(
@@ -348,7 +351,8 @@ def load_state(workdir: str, config, *, step: int | None = None,
                                 "there with train_and_evaluate first") from None
     model, _ = create_model(config, num_classes=model_input["num_classes"], parallel=parallel)
     template = create_train_state(model, _build_tx(config, 1), seed=config.seed,
-                                  input_shape=tuple(model_input["input_shape"]))
+                                  input_shape=tuple(model_input["input_shape"]),
+                                  freeze=freeze_from_config(config))
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))
     target = abstract_items(template.checkpoint_items(), parallel.replicated)
     if step is None:

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxvision.train.freeze import Freeze
+
 
 @struct.dataclass
 class TrainState:
@@ -50,8 +52,9 @@ class TrainState:
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, *, seed: int,
-                       input_shape: tuple[int, ...]) -> TrainState:
-    """Initialises ``model`` on a dummy batch of ``input_shape`` (NHWC, batch 1)."""
+                       input_shape: tuple[int, ...], freeze: Freeze = Freeze()) -> TrainState:
+    """Initialises ``model`` on a dummy batch of ``input_shape`` (NHWC, batch 1); the
+    optimizer state covers the parameters ``freeze`` leaves trainable."""
     root = jax.random.key(seed)
     init_key, train_key = jax.random.split(root)
     variables = model.init({"params": init_key, "dropout": init_key},
@@ -64,7 +67,7 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, *, se
         step=jnp.zeros((), jnp.int32),
         params=params,
         model_state=model_state,
-        opt_state=tx.init(params),
+        opt_state=tx.init(freeze.split(params)[0] if freeze else params),
         rng=jax.random.key_data(train_key),
         apply_fn=model.apply,
         tx=tx,

@@ -8,9 +8,11 @@ is synced in the forward pass, BatchNorm statistics are averaged explicitly with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -18,6 +20,7 @@ from jax import lax
 
 from jaxvision.tasks.base import Task
 from jaxvision.tasks.classification import ClassificationTask
+from jaxvision.train.freeze import Freeze, frozen_batch_norm, merge
 from jaxvision.train.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -36,6 +39,7 @@ class StepOptions:
     sam_group_size: int | None = None
     axis_name: str | None = None  # set under pmap: the body sees one device's batch
     batch_stats_synced: bool = True  # False: per-device BatchNorm, running stats pmean'd
+    freeze: Freeze = Freeze()  # frozen parameters: no gradient, no optimizer state
 
 
 def _to_float(images: jax.Array) -> jax.Array:
@@ -62,15 +66,22 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
     axis = options.axis_name
     task = options.task
 
-    def grads_of_microbatch(state, params, model_state, micro, keys):
+    def grads_of_microbatch(state, params, frozen, model_state, micro, keys):
+        """Gradients with respect to ``params`` (the trainable ones; ``frozen`` is None
+        or the frozen rest)."""
+        interceptor = (frozen_batch_norm(options.freeze.frozen_modules(state.params))
+                       if frozen is not None else None)
+
         def loss_fn(p, mb):
             images = mb["image"].astype(options.compute_dtype)
-            variables = {"params": p, **model_state}
-            if model_state:
-                outputs, updates = state.apply_fn(variables, images, train=True,
-                                                  mutable=list(model_state), rngs=keys)
-            else:  # flax returns the outputs alone when nothing is mutable
-                outputs, updates = state.apply_fn(variables, images, train=True, rngs=keys), {}
+            variables = {"params": p if frozen is None else merge(p, frozen), **model_state}
+            with (nn.intercept_methods(interceptor) if interceptor else contextlib.nullcontext()):
+                if model_state:
+                    outputs, updates = state.apply_fn(variables, images, train=True,
+                                                      mutable=list(model_state), rngs=keys)
+                else:  # flax returns the outputs alone when nothing is mutable
+                    outputs = state.apply_fn(variables, images, train=True, rngs=keys)
+                    updates = {}
             loss, aux = task.loss(outputs, mb, train=True)
             return loss, ({**model_state, **updates}, aux)
 
@@ -94,10 +105,12 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
         batch = dict(batch, image=_to_float(batch["image"]))
         if augment_fn is not None:
             batch = augment_fn(augment_key, batch)
+        trainable, frozen = (options.freeze.split(state.params) if options.freeze
+                             else (state.params, None))
 
         if accum == 1:
             grads, loss, model_state, step_metrics = grads_of_microbatch(
-                state, state.params, state.model_state, batch, keys)
+                state, trainable, frozen, state.model_state, batch, keys)
         else:
             micro = jax.tree.map(lambda x: x.reshape((accum, -1) + x.shape[1:]), batch)
 
@@ -106,11 +119,11 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
                 index, mb = inputs
                 micro_keys = {name: jax.random.fold_in(k, index) for name, k in keys.items()}
                 grads, loss, model_state, step_metrics = grads_of_microbatch(
-                    state, state.params, model_state, mb, micro_keys)
+                    state, trainable, frozen, model_state, mb, micro_keys)
                 grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
                 return (grad_sum, model_state), (loss, step_metrics)
 
-            zeros = jax.tree.map(jnp.zeros_like, state.params)
+            zeros = jax.tree.map(jnp.zeros_like, trainable)
             (grad_sum, model_state), (losses, step_metrics) = lax.scan(
                 body, (zeros, state.model_state), (jnp.arange(accum), micro))
             grads = jax.tree.map(lambda g: g / accum, grad_sum)
@@ -125,8 +138,10 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
                 model_state = lax.pmean(model_state, axis)
 
         grad_norm = optax.tree.norm(grads)
-        updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        updates, opt_state = state.tx.update(grads, state.opt_state, trainable)
+        params = optax.apply_updates(trainable, updates)
+        if frozen is not None:
+            params = merge(params, frozen)
         # An overflowing update is as bad as a NaN gradient: it would leave inf parameters.
         finite = (jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
                   & jnp.isfinite(optax.tree.norm(updates)))
