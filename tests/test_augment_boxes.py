@@ -1,5 +1,6 @@
 """Boxes follow the image: a box drawn as a filled rectangle in the mask, transformed as an image,
-agrees with the transformed box; boxes pushed out of the image become invalid."""
+agrees with the transformed box; boxes pushed out of the image become invalid. The same rectangle
+as an instance mask moves exactly like the semantic mask."""
 
 import functools
 
@@ -14,7 +15,8 @@ SIZE, BATCH = 48, 8
 
 
 def _samples():
-    """One box per example (random size and place) plus its filled rectangle as the mask."""
+    """One box per example (random size and place) plus its filled rectangle as the semantic
+    and the instance mask."""
     rng = np.random.default_rng(0)
     x1 = rng.integers(4, 20, BATCH)
     y1 = rng.integers(4, 20, BATCH)
@@ -26,7 +28,8 @@ def _samples():
         masks[i, b:d, a:c] = 1
     images = rng.uniform(size=(BATCH, SIZE, SIZE, 3)).astype(np.float32)
     return {"image": jnp.asarray(images), "boxes": jnp.asarray(boxes),
-            "boxes_valid": jnp.ones((BATCH, 1), bool), "mask": jnp.asarray(masks)}
+            "boxes_valid": jnp.ones((BATCH, 1), bool), "mask": jnp.asarray(masks),
+            "instance_masks": jnp.asarray(masks[:, None], jnp.uint8)}
 
 
 def _mask_box(mask):
@@ -72,6 +75,10 @@ def test_transformed_box_matches_transformed_mask(name):
     boxes, valid = np.asarray(out["boxes"])[:, 0], np.asarray(out["boxes_valid"])[:, 0]
     masks = np.asarray(out["mask"])
     assert set(np.unique(masks)) <= {0, 1}  # nearest neighbour: labels are never blended
+    instances = np.asarray(out["instance_masks"])[:, 0]
+    assert instances.dtype == np.uint8
+    # Instance masks move like the semantic mask; those of invalidated boxes are cleared.
+    np.testing.assert_array_equal(instances, np.where(valid[:, None, None], masks, 0))
     checked = 0
     for i in range(BATCH):
         reference = _mask_box(masks[i])
@@ -101,3 +108,17 @@ def test_boxes_that_leave_the_image_become_invalid():
                             min_box_size=1.0)
     np.testing.assert_array_equal(np.asarray(out["boxes_valid"]), [True, True, False])
     np.testing.assert_allclose(np.asarray(out["boxes"][:2]), [[2, 2, 10, 10], [20, 20, 32, 32]])
+
+
+def test_reflect_padding_mirrors_the_semantic_mask_but_not_instance_masks():
+    mask = np.zeros((16, 16), np.int32)
+    mask[4:12, 0:3] = 1  # an object on the left edge
+    sample = {"image": jnp.zeros((16, 16, 3)), "mask": jnp.asarray(mask),
+              "instance_masks": jnp.asarray(mask[None], jnp.uint8),
+              "boxes": jnp.array([[0.0, 4.0, 3.0, 12.0]]), "boxes_valid": jnp.array([True])}
+    keys = jax.random.split(jax.random.key(0), 32)
+    out = jax.vmap(functools.partial(A.random_pad_crop, padding=4, mode="reflect"))(
+        keys, jax.tree.map(lambda v: jnp.stack([v] * 32), sample))
+    semantic = np.asarray(out["mask"]).sum(axis=(1, 2))
+    instance = np.asarray(out["instance_masks"]).sum(axis=(1, 2, 3))
+    assert (instance <= mask.sum()).all() and (semantic > instance).any()

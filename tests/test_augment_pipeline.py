@@ -118,3 +118,13 @@ def test_every_preset_builds_and_keeps_shapes():
         assert out["image"].shape == batch["image"].shape, name
         soft = "mix" in name or "cutmix" in name
         assert out["label"].shape == ((4, 3) if soft else (4,)), name
+
+
+def test_unknown_per_example_keys_are_an_error_naming_them():
+    batch = dict(_batch(), depth=jnp.zeros((4, 16, 16)))
+    for config in ("flip", {"ops": ["brightness"]}):  # geometric or not: never passed through
+        with pytest.raises(ValueError, match=r"per-example key\(s\) \['depth'\]"):
+            A.build(config, num_classes=3)(jax.random.key(0), batch)
+    with pytest.raises(ValueError, match="'depth'"):
+        A.random_rotate(jax.random.key(0), {"image": jnp.zeros((8, 8, 3)),
+                                            "depth": jnp.zeros((8, 8))})

@@ -1,10 +1,11 @@
 """On-device augmentation: pure, jit- and vmap-safe ops driven by a PRNG key.
 
 Per-sample ops are ``op(key, sample, **options) -> sample`` where a sample is an image
-``[H, W, C]`` (float, [0, 1]) or a dict with ``"image"`` plus ``"boxes"``/``"boxes_valid"``/
-``"mask"``; geometric ops move boxes and masks with the image. ``apply_per_example`` vmaps an op
-over a batch with one key per example; ``build(config, num_classes=...)`` gives the training
-engine's ``augment_fn(key, batch) -> batch``.
+``[H, W, C]`` (float, [0, 1]) or a dict of ``jaxvision.data.schema`` keys (``"image"`` plus
+``"boxes"``/``"boxes_valid"``, ``"mask"``, ``"instance_masks"``...); geometric ops move every
+key with the image through one rule table (``core.RULES``), and an unknown key is an error.
+``apply_per_example`` vmaps an op over a batch with one key per example;
+``build(config, num_classes=...)`` gives the training engine's ``augment_fn(key, batch) -> batch``.
 """
 
 from jaxvision.augment.core import apply_per_example

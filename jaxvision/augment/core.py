@@ -1,10 +1,13 @@
 """Shared machinery: samples, per-example batching, resampling and box geometry.
 
-A *sample* is either an image array ``[H, W, C]`` or a dict holding ``"image"`` and optionally
-``"boxes"`` ``[N, 4]`` (absolute pixel xyxy, torchvision convention: pixel ``i`` spans
-``[i, i + 1)``), ``"boxes_valid"`` ``[N]`` (bool) and ``"mask"`` ``[H, W]`` (int semantic mask).
-Every op accepts either form and returns the same form, so one op serves classification
-(arrays) and detection/segmentation (dicts) alike. Other dict entries pass through untouched.
+A *sample* is either an image array ``[H, W, C]`` or a dict of ``jaxvision.data.schema`` keys:
+``"image"`` and optionally ``"boxes"`` ``[N, 4]`` (absolute pixel xyxy, torchvision convention:
+pixel ``i`` spans ``[i, i + 1)``) with ``"boxes_valid"`` ``[N]`` (bool), ``"mask"`` ``[H, W]``
+(int semantic mask), ``"instance_masks"`` ``[N, H, W]``, and keys that geometry leaves alone
+(``"label"``, ``"box_classes"``, ``"valid"``). Every op accepts either form and returns the same
+form, so one op serves classification (arrays) and detection/segmentation (dicts) alike.
+``RULES`` says how a geometric op moves each key; a key it does not list is an error, since
+passing it through would leave it misaligned with the moved image.
 
 Continuous coordinates put pixel centres at ``i + 0.5``; geometric transforms are written as
 3x3 matrices acting on ``(x, y, 1)`` in these coordinates, so boxes, masks and images all move
@@ -19,9 +22,28 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-Sample = Any  # an image array [H, W, C] or a dict with "image" (+ "boxes", "boxes_valid", "mask")
+from jaxvision.data import schema as S
 
-EXAMPLE_KEYS = ("image", "boxes", "boxes_valid", "mask")
+Sample = Any  # an image array [H, W, C] or a dict of schema keys with "image"
+
+# How a geometric op moves each per-example key: "image" bilinear, "mask" nearest, "instances"
+# nearest for each of the N masks, "boxes" corners mapped and clipped (``boxes_valid`` updated
+# with them), "keep" unchanged.
+RULES: dict[str, str] = {
+    S.IMAGE: "image", S.MASK: "mask", S.INSTANCE_MASKS: "instances",
+    S.BOXES: "boxes", S.BOXES_VALID: "boxes",
+    S.LABEL: "keep", S.BOX_CLASSES: "keep", S.VALID: "keep",
+}
+EXAMPLE_KEYS = tuple(k for k, rule in RULES.items() if rule != "keep")  # vmapped per example
+
+
+def check_keys(sample: dict) -> None:
+    unknown = [key for key in sample if key not in RULES]
+    if unknown:
+        raise ValueError(
+            f"augmentation does not know how to move the per-example key(s) {unknown} with the "
+            f"image (known: {', '.join(RULES)}); rename them to schema keys "
+            "(jaxvision.data.schema) or drop them before augmenting")
 
 
 def to_dict(sample: Sample) -> tuple[dict, bool]:
@@ -29,6 +51,7 @@ def to_dict(sample: Sample) -> tuple[dict, bool]:
     if isinstance(sample, dict):
         if "image" not in sample:
             raise ValueError(f"a sample dict needs an 'image' entry; got keys {sorted(sample)}")
+        check_keys(sample)
         out, was_array = dict(sample), False
     else:
         out, was_array = {"image": sample}, True
@@ -73,10 +96,12 @@ def apply_per_example(fn: Callable, key: jax.Array, batch: Any) -> Any:
     """Applies per-sample ``fn(key, sample)`` to each example of a batch with its own key.
 
     ``batch`` is an image batch ``[B, H, W, C]`` or a dict whose ``EXAMPLE_KEYS`` entries are
-    batched; other entries (``"label"``...) pass through. Keys come from ``split(key, B)``, so
-    example ``i`` gets exactly what ``fn(split(key, B)[i], sample_i)`` gives.
+    vmapped; keys that geometry keeps (``"label"``...) pass through, unknown keys are an error.
+    Keys come from ``split(key, B)``, so example ``i`` gets exactly what
+    ``fn(split(key, B)[i], sample_i)`` gives.
     """
     if isinstance(batch, dict):
+        check_keys(batch)
         per_example = {k: v for k, v in batch.items() if k in EXAMPLE_KEYS}
         rest = {k: v for k, v in batch.items() if k not in EXAMPLE_KEYS}
         if "image" not in per_example:
@@ -161,6 +186,38 @@ def transform_boxes(boxes: jax.Array, forward: jax.Array) -> jax.Array:
     return jnp.concatenate([lo, hi], axis=-1)
 
 
+def move(sample: dict, *, image: Callable, nearest: Callable, boxes: Callable,
+         mask_fill: int = 0, instances: Callable | None = None) -> dict:
+    """Applies one geometric op to every key of ``sample`` through ``RULES``.
+
+    ``image(array)`` moves the image; ``nearest(array [H, W, ...], fill)`` moves label maps:
+    the semantic mask (filled with ``mask_fill``) and the instance masks as ``[H, W, N]``
+    (filled with 0, or by ``instances(array)`` when given); ``boxes(boxes, boxes_valid)`` returns
+    the moved boxes and their validity. Instance masks of boxes that became invalid are cleared,
+    so that row ``k`` of both always describes the same object.
+    """
+    out = {}
+    for key, value in sample.items():
+        rule = RULES[key]
+        if rule == "image":
+            out[key] = image(value)
+        elif rule == "mask":
+            out[key] = nearest(value, mask_fill)
+        elif rule == "instances":
+            stacked = jnp.moveaxis(value, 0, -1)
+            moved = instances(stacked) if instances else nearest(stacked, 0)
+            out[key] = jnp.moveaxis(moved, -1, 0)
+        elif rule == "keep":
+            out[key] = value
+    if S.BOXES in sample:
+        out[S.BOXES], out[S.BOXES_VALID] = boxes(sample[S.BOXES], sample[S.BOXES_VALID])
+        if S.INSTANCE_MASKS in out:
+            valid = out[S.BOXES_VALID][:, None, None]
+            out[S.INSTANCE_MASKS] = jnp.where(valid, out[S.INSTANCE_MASKS], 0).astype(
+                sample[S.INSTANCE_MASKS].dtype)
+    return out
+
+
 def warp_affine(sample: dict, inverse: jax.Array, *, out_height: int, out_width: int,
                 fill: float, mask_fill: int, min_box_size: float) -> dict:
     """Warps every entry of a sample dict by one affine map.
@@ -170,17 +227,15 @@ def warp_affine(sample: dict, inverse: jax.Array, *, out_height: int, out_width:
     """
     grid = output_grid(out_height, out_width) @ inverse.T
     x, y = grid[..., 0], grid[..., 1]
-    out = dict(sample)
-    out["image"] = sample_bilinear(sample["image"], x, y, fill=fill)
-    if "mask" in sample:
-        out["mask"] = sample_nearest(sample["mask"], x, y, fill=mask_fill)
-    if "boxes" in sample:
-        forward = jnp.linalg.inv(inverse)
-        moved = transform_boxes(sample["boxes"], forward)
-        out["boxes"], out["boxes_valid"] = clip_boxes(
-            moved, sample["boxes_valid"], height=out_height, width=out_width,
-            min_box_size=min_box_size)
-    return out
+
+    def boxes(b, valid):
+        moved = transform_boxes(b, jnp.linalg.inv(inverse))
+        return clip_boxes(moved, valid, height=out_height, width=out_width,
+                          min_box_size=min_box_size)
+
+    return move(sample, image=lambda im: sample_bilinear(im, x, y, fill=fill),
+                nearest=lambda m, f: sample_nearest(m, x, y, fill=f), boxes=boxes,
+                mask_fill=mask_fill)
 
 
 def uniform(key: jax.Array, low, high, shape=()) -> jax.Array:

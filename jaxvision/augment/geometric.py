@@ -1,10 +1,11 @@
 """Geometric ops: flips, crops, affine warps, elastic deformation.
 
 Each op takes ``(key, sample, **options)`` where ``sample`` is an image ``[H, W, C]`` or a dict
-with ``"image"`` and optionally ``"boxes"``/``"boxes_valid"``/``"mask"`` (see ``core``); the
-image, its boxes and its mask always move together. Boxes are clipped to the output image and
-marked invalid when narrower or shorter than ``min_box_size`` pixels; masks are resampled by
-nearest neighbour and filled with ``mask_fill`` where the warp leaves the image.
+of schema keys (see ``core``); every op moves all keys through ``core.move`` and its rule table,
+so the image, boxes, semantic mask and instance masks always move together. Boxes are clipped to
+the output image and marked invalid when narrower or shorter than ``min_box_size`` pixels;
+masks are resampled by nearest neighbour and filled with ``mask_fill`` (instance masks: 0)
+where the warp leaves the image.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvision.augment.core import (
-    as_pair, check_probability, clip_boxes, maybe, output_grid, sample_nearest, sample_op,
-    sample_bilinear, to_dict, uniform, warp_affine)
+    as_pair, check_probability, clip_boxes, from_dict, maybe, move, output_grid, sample_nearest,
+    sample_op, sample_bilinear, to_dict, uniform, warp_affine)
 
 # --------------------------------------------------------------------------------------------
 # Flips
@@ -28,28 +29,26 @@ def flip_left_right(sample):
     """Mirrors a sample horizontally: ``x -> W - x`` for boxes."""
     d, was_array = to_dict(sample)
     width = d["image"].shape[1]
-    d["image"] = d["image"][:, ::-1]
-    if "mask" in d:
-        d["mask"] = d["mask"][:, ::-1]
-    if "boxes" in d:
-        b = d["boxes"]
+
+    def boxes(b, valid):
         flipped = jnp.stack([width - b[:, 2], b[:, 1], width - b[:, 0], b[:, 3]], axis=-1)
-        d["boxes"] = jnp.where(d["boxes_valid"][:, None], flipped, b)
-    return d["image"] if was_array else d
+        return jnp.where(valid[:, None], flipped, b), valid
+
+    out = move(d, image=lambda a: a[:, ::-1], nearest=lambda a, fill: a[:, ::-1], boxes=boxes)
+    return from_dict(out, was_array)
 
 
 def flip_up_down(sample):
     """Mirrors a sample vertically: ``y -> H - y`` for boxes."""
     d, was_array = to_dict(sample)
     height = d["image"].shape[0]
-    d["image"] = d["image"][::-1]
-    if "mask" in d:
-        d["mask"] = d["mask"][::-1]
-    if "boxes" in d:
-        b = d["boxes"]
+
+    def boxes(b, valid):
         flipped = jnp.stack([b[:, 0], height - b[:, 3], b[:, 2], height - b[:, 1]], axis=-1)
-        d["boxes"] = jnp.where(d["boxes_valid"][:, None], flipped, b)
-    return d["image"] if was_array else d
+        return jnp.where(valid[:, None], flipped, b), valid
+
+    out = move(d, image=lambda a: a[::-1], nearest=lambda a, fill: a[::-1], boxes=boxes)
+    return from_dict(out, was_array)
 
 
 @sample_op
@@ -84,14 +83,15 @@ def random_pad_crop(key, sample, *, padding: int = 4, mode: str = "reflect", fil
     """CIFAR-style translation: pad by ``padding`` pixels, then crop back to the input size.
 
     ``mode='reflect'`` mirrors the border without repeating it (``jnp.pad``'s reflect). The
-    mask is padded like the image (reflected, or ``mask_fill`` for ``mode='constant'``).
+    mask is padded like the image (reflected, or ``mask_fill`` for ``mode='constant'``); instance
+    masks always with 0, since a mirrored copy of object ``k`` is not in box ``k``.
     """
     mode = _pad_mode(mode)
     if int(padding) < 0:
         raise ValueError(f"padding must be >= 0; got {padding!r}")
     padding = int(padding)
     image = sample["image"]
-    height, width, channels = image.shape
+    height, width = image.shape[:2]
     if mode == "reflect" and padding >= min(height, width):
         raise ValueError(f"reflect padding {padding} needs an image larger than {padding}; "
                          f"got {height}x{width}. Use a smaller padding or mode='constant'.")
@@ -100,23 +100,22 @@ def random_pad_crop(key, sample, *, padding: int = 4, mode: str = "reflect", fil
     left = jax.random.randint(key_x, (), 0, 2 * padding + 1)
     pads = ((padding, padding), (padding, padding))
 
-    def pad(array, value):
+    def crop(array, value, pad_mode=mode):
         widths = pads + ((0, 0),) * (array.ndim - 2)
-        if mode == "constant":
-            return jnp.pad(array, widths, mode="constant", constant_values=value)
-        return jnp.pad(array, widths, mode=mode)
+        if pad_mode == "constant":
+            padded = jnp.pad(array, widths, mode="constant", constant_values=value)
+        else:
+            padded = jnp.pad(array, widths, mode=pad_mode)
+        start = (top, left) + (0,) * (array.ndim - 2)
+        return jax.lax.dynamic_slice(padded, start, (height, width) + array.shape[2:])
 
-    out = dict(sample)
-    out["image"] = jax.lax.dynamic_slice(pad(image, fill), (top, left, 0), (height, width, channels))
-    if "mask" in sample:
-        mask = sample["mask"]
-        out["mask"] = jax.lax.dynamic_slice(pad(mask, mask_fill), (top, left), (height, width))
-    if "boxes" in sample:
+    def boxes(b, valid):
         shift = jnp.stack([padding - left, padding - top] * 2).astype(jnp.float32)
-        out["boxes"], out["boxes_valid"] = clip_boxes(
-            sample["boxes"] + shift, sample["boxes_valid"], height=height, width=width,
-            min_box_size=min_box_size)
-    return out
+        return clip_boxes(b + shift, valid, height=height, width=width,
+                          min_box_size=min_box_size)
+
+    return move(sample, image=lambda a: crop(a, fill), nearest=crop, boxes=boxes,
+                mask_fill=mask_fill, instances=lambda a: crop(a, 0, "constant"))
 
 
 def _size(size, image) -> tuple[int, int]:
@@ -145,25 +144,26 @@ def crop_and_resize(sample, *, top, left, crop_height, crop_width, size=None,
     top, left = jnp.asarray(top, jnp.float32), jnp.asarray(left, jnp.float32)
     scale_y = out_h / jnp.asarray(crop_height, jnp.float32)
     scale_x = out_w / jnp.asarray(crop_width, jnp.float32)
-    out = dict(d)
-    out["image"] = jax.image.scale_and_translate(
-        image, (out_h, out_w, image.shape[2]), (0, 1), jnp.stack([scale_y, scale_x]),
-        jnp.stack([-top * scale_y, -left * scale_x]), method="linear",
-        antialias=antialias).astype(image.dtype)
-    if "mask" in d or "boxes" in d:
-        if "mask" in d:
-            grid = output_grid(out_h, out_w)
-            x = left + grid[..., 0] / scale_x
-            y = top + grid[..., 1] / scale_y
-            out["mask"] = sample_nearest(d["mask"], x, y)
-        if "boxes" in d:
-            b = d["boxes"]
-            moved = jnp.stack([b[:, 0] * scale_x - left * scale_x, b[:, 1] * scale_y - top * scale_y,
-                               b[:, 2] * scale_x - left * scale_x, b[:, 3] * scale_y - top * scale_y],
-                              axis=-1)
-            out["boxes"], out["boxes_valid"] = clip_boxes(
-                moved, d["boxes_valid"], height=out_h, width=out_w, min_box_size=min_box_size)
-    return out["image"] if was_array else out
+
+    def resample(im):
+        return jax.image.scale_and_translate(
+            im, (out_h, out_w, im.shape[2]), (0, 1), jnp.stack([scale_y, scale_x]),
+            jnp.stack([-top * scale_y, -left * scale_x]), method="linear",
+            antialias=antialias).astype(im.dtype)
+
+    grid = output_grid(out_h, out_w)
+    x = left + grid[..., 0] / scale_x
+    y = top + grid[..., 1] / scale_y
+
+    def boxes(b, valid):
+        moved = jnp.stack([b[:, 0] * scale_x - left * scale_x, b[:, 1] * scale_y - top * scale_y,
+                           b[:, 2] * scale_x - left * scale_x, b[:, 3] * scale_y - top * scale_y],
+                          axis=-1)
+        return clip_boxes(moved, valid, height=out_h, width=out_w, min_box_size=min_box_size)
+
+    out = move(d, image=resample, nearest=lambda m, fill: sample_nearest(m, x, y, fill=fill),
+               boxes=boxes)
+    return from_dict(out, was_array)
 
 
 def sample_crop_box(key, *, height: int, width: int, scale=(0.08, 1.0),
@@ -385,12 +385,9 @@ def random_elastic(key, sample, *, alpha: float = 34.0, sigma: float = 4.0, fill
     dy = alpha * _smooth_field(uniform(key_y, -1.0, 1.0, (height, width)), float(sigma))
     grid = output_grid(height, width)
     x, y = grid[..., 0] + dx, grid[..., 1] + dy
-    out = dict(sample)
-    out["image"] = sample_bilinear(image, x, y, fill=fill)
-    if "mask" in sample:
-        out["mask"] = sample_nearest(sample["mask"], x, y, fill=mask_fill)
-    if "boxes" in sample:
-        b = sample["boxes"][:, None, None, :]
+
+    def boxes(b, valid):
+        b = b[:, None, None, :]
         inside = (x >= b[..., 0]) & (x < b[..., 2]) & (y >= b[..., 1]) & (y < b[..., 3])  # [N,H,W]
         cols = jnp.arange(width, dtype=jnp.float32)
         rows = jnp.arange(height, dtype=jnp.float32)
@@ -400,7 +397,9 @@ def random_elastic(key, sample, *, alpha: float = 34.0, sigma: float = 4.0, fill
             jnp.where(any_col, cols, big).min(-1), jnp.where(any_row, rows, big).min(-1),
             jnp.where(any_col, cols + 1, -big).max(-1), jnp.where(any_row, rows + 1, -big).max(-1),
         ], axis=-1)
-        valid = sample["boxes_valid"] & inside.any(axis=(1, 2))
-        out["boxes"], out["boxes_valid"] = clip_boxes(moved, valid, height=height, width=width,
-                                                      min_box_size=min_box_size)
-    return out
+        return clip_boxes(moved, valid & inside.any(axis=(1, 2)), height=height, width=width,
+                          min_box_size=min_box_size)
+
+    return move(sample, image=lambda im: sample_bilinear(im, x, y, fill=fill),
+                nearest=lambda m, f: sample_nearest(m, x, y, fill=f), boxes=boxes,
+                mask_fill=mask_fill)

@@ -190,7 +190,7 @@ def mixed_cross_entropy(logits, labels_a, labels_b, lam, *, reduction: str = "me
 
 
 def _check_mixable(batch, name):
-    if "boxes" in batch:
+    if "boxes" in batch or "instance_masks" in batch:
         raise ValueError(f"{name} mixes whole images and cannot merge box lists; drop {name} "
                          "from the ops of a detection pipeline")
 

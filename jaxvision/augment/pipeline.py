@@ -230,9 +230,10 @@ def _bind(name: str, opts: dict[str, Any]) -> Callable:
 def build(config, *, num_classes: int) -> Callable:
     """Builds ``augment_fn(key, batch) -> batch`` from a config (see the module docstring).
 
-    ``batch`` holds ``"image"`` float32 ``[B, H, W, C]`` in [0, 1], ``"label"`` int32 ``[B]``
-    and optionally ``"boxes"``/``"boxes_valid"``/``"mask"``. Mixup/cutmix replace ``"label"``
-    by soft targets ``[B, num_classes]``. The returned function is pure and jit-safe.
+    ``batch`` holds ``"image"`` float32 ``[B, H, W, C]`` in [0, 1] and other schema keys
+    (``"label"`` int32 ``[B]``, ``"boxes"``/``"boxes_valid"``, ``"box_classes"``, ``"mask"``,
+    ``"instance_masks"``); any other key is an error. Mixup/cutmix replace ``"label"`` by soft
+    targets ``[B, num_classes]``. The returned function is pure and jit-safe.
     """
     ops, options = resolve(config)
     example_ops = [_bind(n, options[n]) for n in ops if not OPS[n].batch]

@@ -2,7 +2,7 @@
 
 ``build_datasets(config)`` turns an experiment config into train/eval streams; users with their
 own data build ``Source``s with ``from_arrays`` / ``from_tf_dataset`` / ``from_image_folder``
-and pass them to ``make_datasets``.
+and pass them to ``make_datasets``. Key names, shapes and the box format are in ``schema``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 
 import jax
 
+from jaxvision.data import schema
 from jaxvision.data.pipeline import EvalStream, TrainStream
 from jaxvision.data.sources import (DatasetNotAvailableError, Source, check_image_size,
                                     from_arrays, from_image_folder, from_tf_dataset, from_tfds)
@@ -28,10 +29,10 @@ class Datasets:
 
 def make_datasets(train: Source, eval: Source, *, batch_size: int, eval_batch_size: int,  # noqa: A002
                   seed: int, image_size: tuple[int, int] | None = None,
-                  cache: bool = True) -> Datasets:
+                  cache: bool = True, max_boxes: int | None = None) -> Datasets:
     """Streams over two sources; this process reads its share of each. Eval images of another
     size than the training images are resized to the training (or ``image_size``) size, with a
-    warning, since it usually means mismatched data."""
+    warning, since it usually means mismatched data. Sources with boxes need ``max_boxes``."""
     if train.num_classes != eval.num_classes:
         raise ValueError(f"train and eval disagree on num_classes: {train.num_classes} vs "
                          f"{eval.num_classes}")
@@ -39,11 +40,15 @@ def make_datasets(train: Source, eval: Source, *, batch_size: int, eval_batch_si
         raise ValueError(f"train and eval images differ in channels: {train.image_shape} vs "
                          f"{eval.image_shape}")
     size = check_image_size(image_size) if image_size is not None else train.image_shape[:2]
-    if eval.image_shape[:2] != train.image_shape[:2]:
+    if None in size:
+        raise ValueError("the training images vary in size: pass image_size (config.image_size)")
+    known = None not in (*eval.image_shape[:2], *train.image_shape[:2])
+    if known and eval.image_shape[:2] != train.image_shape[:2]:
         logging.getLogger("jaxvision.data").warning(
             "eval images are %dx%d but training images are %dx%d: resizing the eval images to "
             "%dx%d", *eval.image_shape[:2], *train.image_shape[:2], *size)
-    shard = dict(process_index=jax.process_index(), process_count=jax.process_count())
+    shard = dict(process_index=jax.process_index(), process_count=jax.process_count(),
+                 max_boxes=max_boxes)
     return Datasets(
         train=TrainStream(train, batch_size=batch_size, seed=seed, image_size=size, cache=cache,
                           **shard),
@@ -73,11 +78,12 @@ def build_datasets(config) -> Datasets:
         eval_ = from_tfds(name, config.eval_split, **options)
     return make_datasets(train, eval_, batch_size=config.batch_size,
                          eval_batch_size=config.eval_batch_size, seed=config.seed,
-                         image_size=image_size, cache=config.get("cache_data", True))
+                         image_size=image_size, cache=config.get("cache_data", True),
+                         max_boxes=config.get("max_boxes"))
 
 
 __all__ = [
     "Datasets", "DatasetNotAvailableError", "EvalStream", "Source", "TrainStream",
     "build_datasets", "from_arrays", "from_image_folder", "from_tf_dataset", "from_tfds",
-    "make_datasets",
+    "make_datasets", "schema",
 ]

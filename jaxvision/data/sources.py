@@ -1,6 +1,9 @@
 """Where examples come from: TFDS names (embedded or public), numpy arrays, a ``tf.data``
 data set, or an image folder. Each becomes a ``Source``: a ``tf.data.Dataset`` of
-``{"image": uint8 [H,W,C], "label": int32}`` plus what the trainer must know about it.
+``{"image": uint8 [H,W,C], "label": int32}`` plus what the trainer must know about it. Detection
+and segmentation sources also yield ``boxes`` [n,4] (absolute pixel xyxy), ``box_classes`` [n],
+``mask`` [H,W] and ``instance_masks`` [n,H,W] for a variable ``n`` (``jaxvision.data.schema``);
+the streams pad them to ``max_boxes``.
 
 Validation happens here, at the edge, so that a bad label or image shape stops the run before
 anything is compiled.
@@ -11,10 +14,13 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import difflib
+import functools
 import os
 from pathlib import Path
 
 import numpy as np
+
+from jaxvision.data import schema as S
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -28,8 +34,12 @@ class Source:
     dataset: "tf.data.Dataset"  # noqa: F821 - tensorflow is imported lazily
     num_examples: int
     num_classes: int
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int | None, int | None, int]  # None: the size varies (resize it)
     class_names: tuple[str, ...] | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.dataset.element_spec)
 
 
 def _tf():
@@ -40,13 +50,13 @@ def _tf():
     return tf
 
 
-def _check_image_shape(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
+def _check_image_shape(shape: tuple[int | None, ...], what: str) -> tuple:
     if len(shape) != 3 or shape[-1] not in (1, 3):
         raise ValueError(
             f"{what}: images must be [H, W, C] with C in (1, 3) (batched: [N, H, W, C]); got "
             f"per-image shape {tuple(shape)}. Add a channel axis for grayscale "
             "(images[..., None]) or drop the alpha channel.")
-    return tuple(int(s) for s in shape)  # type: ignore[return-value]
+    return tuple(None if s is None else int(s) for s in shape)  # type: ignore[return-value]
 
 
 def check_image_size(size, what: str = "image_size") -> tuple[int, int]:
@@ -73,21 +83,20 @@ def _check_labels(labels: np.ndarray, num_classes: int, what: str) -> None:
             f"(num_classes={num_classes}). Fix the labels or raise num_classes.")
 
 
-def from_arrays(images: np.ndarray, labels: np.ndarray, *, num_classes: int | None = None,
+def from_arrays(images: np.ndarray, labels: np.ndarray | None = None, *, boxes=None,
+                box_classes=None, mask=None, instance_masks=None, num_classes: int | None = None,
                 class_names: tuple[str, ...] | None = None) -> Source:
     """A source over in-memory arrays: ``images`` [N,H,W,C] or [N,H,W] (uint8 or floats in
-    [0, 1]), ``labels`` [N] integers."""
+    [0, 1]), ``labels`` [N] integers. Dense targets, optional: ``mask`` [N,H,W] semantic
+    masks; ``boxes`` (absolute pixel xyxy) with ``box_classes`` and ``instance_masks``, each
+    per example (a list of ``[n_i, 4]`` / ``[n_i]`` / ``[n_i, H, W]`` arrays, or one array with
+    the same ``n`` for all). ``labels`` may be omitted when there are dense targets."""
     images = np.asarray(images)
-    labels = np.asarray(labels)
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
         raise ValueError(f"images must be [N, H, W, C] or [N, H, W], got shape {images.shape}")
     image_shape = _check_image_shape(images.shape[1:], "from_arrays")
-    if labels.shape != (len(images),):
-        raise ValueError(f"labels must have shape ({len(images)},) to match images, got {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     if images.dtype != np.uint8:
         finite = np.isfinite(images).all(axis=(1, 2, 3))
         if not finite.all():  # NaN would silently become pixel 0
@@ -99,12 +108,77 @@ def from_arrays(images: np.ndarray, labels: np.ndarray, *, num_classes: int | No
             raise ValueError("float images must lie in [0, 1] (or pass uint8 in [0, 255]); got "
                              f"range [{images.min()}, {images.max()}]")
         images = np.rint(images * 255).astype(np.uint8)
-    if num_classes is None and not labels.size:
+    tf = _tf()
+    columns = {S.IMAGE: images}
+    classes_seen = []
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(images),):
+            raise ValueError(f"labels must have shape ({len(images)},) to match images, got {labels.shape}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+        columns[S.LABEL] = labels.astype(np.int32)
+        classes_seen.append(labels)
+    elif boxes is None and mask is None:
+        raise ValueError("from_arrays needs labels, boxes or a mask")
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != images.shape[:3] or not (np.issubdtype(mask.dtype, np.integer)
+                                                   or mask.dtype == bool):
+            raise ValueError(f"mask must be integers [N, H, W] = {images.shape[:3]} to match the "
+                             f"images, got {mask.dtype} {mask.shape}")
+        small = not mask.size or (mask.min() >= 0 and mask.max() <= 255)
+        columns[S.MASK] = mask.astype(np.uint8 if small else np.int32)
+    if (boxes is None) != (box_classes is None):
+        raise ValueError("boxes and box_classes go together: pass both or neither")
+    if instance_masks is not None and boxes is None:
+        raise ValueError("instance_masks need boxes: row k of each belongs to box k")
+    if boxes is not None:
+        n = len(images)
+        boxes = _per_example(boxes, n, S.BOXES, (4,))
+        classes = _per_example(box_classes, n, S.BOX_CLASSES, ())
+        per_object = {S.BOXES: boxes, S.BOX_CLASSES: classes}
+        if instance_masks is not None:
+            per_object[S.INSTANCE_MASKS] = _per_example(instance_masks, n, S.INSTANCE_MASKS,
+                                                        images.shape[1:3])
+        for key, rows in per_object.items():
+            for i, (row, box_rows) in enumerate(zip(rows, boxes)):
+                if len(row) != len(box_rows):
+                    raise ValueError(f"from_arrays: example {i} has {len(box_rows)} boxes but "
+                                     f"{len(row)} {key}")
+        for i, row in enumerate(boxes):
+            bad = ~np.isfinite(row).all(-1) | (row[:, 2] < row[:, 0]) | (row[:, 3] < row[:, 1])
+            if bad.any():
+                box = row[np.argmax(bad)].tolist()
+                raise ValueError(f"from_arrays: example {i} has box {box}; boxes are absolute "
+                                 "pixel xyxy with x1 <= x2 and y1 <= y2")
+        if not all(np.issubdtype(row.dtype, np.integer) for row in classes if row.size):
+            raise ValueError("box_classes must be integers")
+        classes_seen += classes
+        dtypes = {S.BOXES: np.float32, S.BOX_CLASSES: np.int32, S.INSTANCE_MASKS: np.uint8}
+        for key, rows in per_object.items():
+            columns[key] = tf.RaggedTensor.from_row_lengths(
+                np.concatenate(rows).astype(dtypes[key]), [len(row) for row in rows])
+    seen = np.concatenate([np.ravel(c) for c in classes_seen]) if classes_seen else np.zeros(0)
+    if num_classes is None and not seen.size:
         raise ValueError("from_arrays: no examples to infer num_classes from; pass num_classes=")
-    num_classes = int(num_classes if num_classes is not None else labels.max() + 1)
-    _check_labels(labels, num_classes, "from_arrays")
-    ds = _tf().data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int32)})
+    num_classes = int(num_classes if num_classes is not None else seen.max() + 1)
+    _check_labels(seen.astype(np.int64), num_classes, "from_arrays")
+    ds = tf.data.Dataset.from_tensor_slices(columns)
     return Source(ds, len(images), num_classes, image_shape, class_names)
+
+
+def _per_example(values, count: int, what: str, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """One ``[n_i, *shape]`` array per example, from a list of arrays or one batched array."""
+    rows = [np.asarray(v) for v in values]
+    if len(rows) != count:
+        raise ValueError(f"{what} has {len(rows)} entries for {count} images")
+    rows = [row.reshape(0, *shape) if row.size == 0 else row for row in rows]
+    for i, row in enumerate(rows):
+        if row.shape[1:] != tuple(shape):
+            expected = ", ".join(["n", *map(str, shape)])
+            raise ValueError(f"{what}[{i}] must have shape [{expected}], got {row.shape}")
+    return rows
 
 
 def from_tf_dataset(dataset, *, num_classes: int, num_examples: int | None = None) -> Source:
@@ -205,15 +279,19 @@ def _ends_with_jpeg_eoi(path: str) -> bool:
 
 
 def from_tfds(name: str, split: str, *, data_dir: str | None = None,
-              download: bool = True) -> Source:
+              download: bool = True, decoder=None) -> Source:
     """A source over a TFDS data set. The embedded ``digits`` and ``shapes/*`` are generated
     locally on first use; public ones are read from ``data_dir`` / ``$TFDS_DATA_DIR`` and
-    downloaded only when ``download`` is true and the network allows."""
+    downloaded only when ``download`` is true and the network allows. ``decoder`` (a
+    ``decoders.TfdsDecoder``) maps features to schema keys; by default the data set's own
+    (``shapes/det64``, ``shapes/seg64``, ``voc``, ``coco``, ``oxford_iiit_pet``), else
+    classification (``image``, ``label``)."""
     import tensorflow_datasets as tfds
 
     import jaxvision.data.builders as embedded
+    from jaxvision.data.decoders import decoder_for
 
-    tf = _tf()
+    _tf()  # keeps TF off the accelerator before TFDS starts it
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # tfds raises several types for unknown names
@@ -239,18 +317,24 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
                              f"{error}") from None
     if num_examples == 0:  # TFDS would fail later with "Instruction [] corresponds to no data!"
         raise ValueError(f"{name} split {split!r} selects no examples; use a non-empty split")
+    decoder = decoder or decoder_for(builder)
     features = builder.info.features
-    if "image" not in features or "label" not in features:
-        raise ValueError(f"{name} has no 'image'/'label' features to classify: {sorted(features)}")
-    label_feature = features["label"]
+    try:
+        class_feature = functools.reduce(lambda f, part: f[part], decoder.classes.split("/"),
+                                         features)
+    except KeyError:
+        class_feature = None
+    if "image" not in features or class_feature is None:
+        raise ValueError(f"{name} has no 'image'/{decoder.classes!r} features to classify: "
+                         f"{sorted(features)}")
     ds = builder.as_dataset(split=split, shuffle_files=False,
                             read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
-    ds = ds.map(lambda ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int32)})
+    ds = ds.map(decoder.decode)
     if num_examples is None:
         num_examples = int(ds.reduce(0, lambda count, _: count + 1))
-    return Source(ds, num_examples, label_feature.num_classes,
+    return Source(ds, num_examples, class_feature.num_classes,
                   _check_image_shape(tuple(features["image"].shape), name),
-                  tuple(label_feature.names))
+                  tuple(class_feature.names))
 
 
 def _unknown_name_message(name: str, error: Exception, embedded_names) -> str:

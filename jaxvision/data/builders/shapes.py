@@ -1,7 +1,9 @@
 """TFDS builder for the procedural ``shapes`` data set (see ``jaxvision.data.shapes``).
 
-Variants: ``shapes/cls32`` (one object per 32x32 image, for classifiers and autoencoders) and
-``shapes/det64`` (1-4 objects per 64x64 image, for localizers, detectors and UNets). Build any
+Variants: ``shapes/cls32`` (one object per 32x32 image, for classifiers and autoencoders),
+``shapes/det64`` (1-4 objects per 64x64 image, for localizers, detectors and UNets; read with
+boxes, classes, semantic and instance masks) and ``shapes/seg64`` (2-6 smaller objects per
+64x64 image, read as image + semantic mask: see ``jaxvision.data.decoders``). Build any
 other variant with ``tfds.builder("shapes", config=ShapesConfig(name=..., spec=ShapesSpec(...)))``.
 """
 
@@ -30,6 +32,10 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
         ShapesConfig(name="det64", description="1-4 objects, 64x64",
                      spec=ShapesSpec(image_size=64, min_objects=1, max_objects=4,
                                      min_radius_frac=0.1, max_radius_frac=0.25,
+                                     num_train=2000, num_test=500)),
+        ShapesConfig(name="seg64", description="2-6 objects, 64x64, read as segmentation",
+                     spec=ShapesSpec(image_size=64, min_objects=2, max_objects=6,
+                                     min_radius_frac=0.08, max_radius_frac=0.22,
                                      num_train=2000, num_test=500)),
     ]
 
