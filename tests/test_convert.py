@@ -177,11 +177,17 @@ def test_wrong_architecture_is_reported():
         convert.resnet_from_torchvision(state_dict)
 
 
-def test_load_state_dict_rejects_pickles_with_a_fix(tmp_path):
-    path = tmp_path / "model.pth"
-    path.write_bytes(b"not read")
-    with pytest.raises(ValueError, match="safetensors"):
-        convert.load_state_dict(path)
+def test_load_state_dict_reads_pth_weights_only_and_names_a_bad_file(tmp_path):
+    reference = TorchResNet18(num_classes=10)
+    torch.save(reference.state_dict(), tmp_path / "model.pth")
+    loaded = convert.load_state_dict(tmp_path / "model.pth")
+    np.testing.assert_array_equal(loaded["fc.weight"], reference.fc.weight.detach().numpy())
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read .*bad.pth"):
+        convert.load_state_dict(tmp_path / "bad.pth")
+    (tmp_path / "model.ckpt").write_bytes(b"")
+    with pytest.raises(ValueError, match="expected a .safetensors, .npz or .pth"):
+        convert.load_state_dict(tmp_path / "model.ckpt")
 
 
 def test_nchw_flatten_permutation_matches_torch_flatten():

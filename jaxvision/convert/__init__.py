@@ -33,10 +33,8 @@ __all__ = [
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads a flat ``{name: array}`` file: ``.safetensors`` or ``.npz`` (no pickles).
-
-    For a PyTorch ``.pth`` file, convert it once where torch is installed:
-    ``safetensors.torch.save_file(torch.load(path), "weights.safetensors")``.
+    """Reads a flat ``{name: array}`` file: ``.safetensors`` or ``.npz`` (no pickles), or a
+    PyTorch ``.pth`` state dict when torch is installed (``weights_only``: tensors, no code).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -48,9 +46,21 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if path.endswith(".npz"):
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    raise ValueError(f"cannot read {path!r}: expected a .safetensors or .npz file. For a torch "
-                     "checkpoint run safetensors.torch.save_file(torch.load(path), "
-                     "'weights.safetensors') where torch is installed")
+    if path.endswith((".pth", ".pt")):
+        try:
+            import torch
+        except ImportError:
+            raise ValueError(f"reading {path!r} needs PyTorch, which is not installed; convert it "
+                             "once where it is: safetensors.torch.save_file(torch.load(path), "
+                             "'weights.safetensors')") from None
+        try:
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises several types for a bad file
+            raise ValueError(f"cannot read {path!r} as a PyTorch state dict: "
+                             f"{type(error).__name__}: {error}") from None
+        state_dict = state_dict.get("state_dict", state_dict)  # some checkpoints nest it
+        return {k: v.numpy() for k, v in state_dict.items()}
+    raise ValueError(f"cannot read {path!r}: expected a .safetensors, .npz or .pth file")
 
 
 def _converter_for(model: nn.Module) -> Callable[[Mapping[str, Any]], dict]:

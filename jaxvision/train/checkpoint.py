@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
@@ -195,6 +196,34 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def read_variables(path: str | os.PathLike, *, step: int | None = None) -> dict:
+    """``{"params": ..., "model_state": ...}`` as numpy arrays from a jaxvision checkpoint,
+    without building the model or its optimizer (an Orbax partial restore of the ``state``
+    item). ``path`` is a workdir, its ``checkpoints`` folder or one step's folder; the newest
+    step by default."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(os.path.join(path, "checkpoints")):
+        path = os.path.join(path, "checkpoints")
+    if not os.path.isdir(os.path.join(path, "state")):
+        steps = sorted(int(n) for n in os.listdir(path) if n.isdigit()) if os.path.isdir(path) else []
+        if step is None and not steps:
+            raise FileNotFoundError(f"no jaxvision checkpoint in {path!r}")
+        path = os.path.join(path, str(step if step is not None else steps[-1]))
+    state_dir = os.path.join(path, "state")
+    if not os.path.isdir(state_dir):
+        raise FileNotFoundError(f"no jaxvision checkpoint at {path!r} (no state/ folder)")
+    checkpointer = ocp.PyTreeCheckpointer()
+    tree = checkpointer.metadata(state_dir).item_metadata.tree
+    wanted = {name: tree[name] for name in ("params", "model_state") if name in tree}
+    if "params" not in wanted:
+        raise CheckpointError(f"{state_dir} holds no params")
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
+    variables = checkpointer.restore(state_dir, args=ocp.args.PyTreeRestore(
+        item=wanted, restore_args=restore_args, partial_restore=True))
+    variables.setdefault("model_state", {})
+    return variables
 
 
 def _steps_with_unreadable_metrics(directory: str) -> list[int]:

@@ -36,6 +36,10 @@ def default_config() -> ml_collections.ConfigDict:
     # statistics. Paths look like 'layer1/0/conv1/kernel'; matched with re.search.
     c.trainable = ()
     c.frozen = ()
+    # Start a fresh run from other weights: a jaxvision workdir/checkpoint or a torchvision
+    # .safetensors/.npz/.pth file; init_dont_load regexes keep fresh weights (e.g. 'head').
+    c.init_from = ""
+    c.init_dont_load = ()
     # Optimisation.
     c.batch_size = 64  # global, over all devices and processes
     c.eval_batch_size = 256
@@ -131,6 +135,10 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
     momentum = config.optimizer.get("momentum", 0.0)
     if not 0 <= momentum < 1:  # >= 1 diverges; negative is no momentum at all
         raise ValueError(f"config.optimizer.momentum must lie in [0, 1), got {momentum}")
+    if config.get("init_from"):
+        from jaxvision.train.init_from import check_source
+
+        check_source(config.init_from)
     if config.get("image_size") is not None:
         check_image_size(config.image_size, "config.image_size")
     if config.optimizer.name == "sam_optax":

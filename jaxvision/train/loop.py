@@ -24,6 +24,7 @@ import optax
 
 from jaxvision import models
 from jaxvision.data import Datasets, build_datasets
+from jaxvision.inference import CLASS_NAMES_FILE, INPUT_SPEC_FILE, InputSpec
 from jaxvision.optim import build_optimizer, build_schedule
 from jaxvision.train import monitoring
 from jaxvision import tasks
@@ -36,6 +37,7 @@ from jaxvision.train.progress import Progress
 from jaxvision.train.state import TrainState, create_train_state
 from jaxvision.train.evaluate import evaluate
 from jaxvision.train.freeze import from_config as freeze_from_config
+from jaxvision.train.init_from import load_initial_variables
 from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
 from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
                                      keep_old_config, move_run_aside, write_json_atomic)
@@ -189,6 +191,12 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
         state = state.with_checkpoint_items(items)
         loop = _Progress(**meta["loop"])
         log.info("resumed from step %d in %s", step, checkpointer.directory)
+    elif config.init_from:
+        params, model_state = load_initial_variables(
+            config.init_from, model, *jax.device_get((state.params, state.model_state)),
+            dont_load=tuple(config.init_dont_load))
+        state = state.replace(params=jax.device_put(params, parallel.replicated),
+                              model_state=jax.device_put(model_state, parallel.replicated))
     step = int(state.step)
     # Written only once the checkpoints (if any) proved compatible with this config.
     if config_changes:
@@ -196,6 +204,8 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
     write_json_atomic(os.path.join(workdir, CONFIG_FILE), config_as_json(config))
     write_json_atomic(os.path.join(workdir, _MODEL_INPUT),
                       {"num_classes": num_classes, "input_shape": input_shape})
+    InputSpec.from_config(config, datasets.image_shape).save(os.path.join(workdir, INPUT_SPEC_FILE))
+    write_json_atomic(os.path.join(workdir, CLASS_NAMES_FILE), datasets.class_names)
     writer = MetricWriter(workdir, tensorboard=config.tensorboard)
     writer.truncate_after(step)
 
