@@ -12,7 +12,7 @@ import pytest
 
 from helpers import digits_config
 
-from jaxvision import tasks
+from jaxvision import tasks, train
 from jaxvision.losses.segmentation import dice_ce_loss, pixel_cross_entropy
 from jaxvision.metrics import segmentation as seg_metrics
 from jaxvision.train import (StepOptions, create_train_state, make_parallel, make_train_step,
@@ -205,3 +205,22 @@ def test_objects_replace_config_names_and_callbacks_see_each_evaluation(tfds_dir
     assert [(step, names) for step, names, _ in seen] == [
         (steps_per_epoch, ["dense0", "head"]), (2 * steps_per_epoch, ["dense0", "head"])]
     assert seen[-1][2] == summary["eval_accuracy"] > 0.2  # above chance (0.1)
+
+
+def test_a_segmentation_network_trains_on_embedded_shapes_masks(tfds_dir, tmp_path):
+    """tiny_fcn on shapes/seg64 (background = mask 0, each shape class + 1) through the one
+    engine: the eval set's mIoU from the confusion-matrix evaluator."""
+    from jaxvision.data import build_datasets
+
+    config = digits_config(tfds_dir, dataset="shapes/seg64", task="segmentation",
+                           model="tiny_fcn", num_epochs=2, batch_size=32, eval_batch_size=100,
+                           best_metric="eval_miou", **{"optimizer.learning_rate": 1e-2})
+    datasets = build_datasets(config)
+    config.num_classes = datasets.num_classes + 1  # the background
+    summary = train_and_evaluate(config, str(tmp_path), datasets=datasets)
+    records = [r for r in train.read_metrics(str(tmp_path)) if r["split"] == "eval"]
+    assert [sorted(r) for r in records][0] == ["epoch", "loss", "mean_dice", "miou",
+                                               "pixel_accuracy", "split", "step"]
+    print("shapes/seg64 tiny_fcn:", summary)
+    assert summary["eval_miou"] > 0.5
+    assert summary["eval_pixel_accuracy"] > 0.9

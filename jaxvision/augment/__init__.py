@@ -25,14 +25,15 @@ from jaxvision.augment.photometric import (
     random_gaussian_blur, random_gaussian_noise, random_grayscale, random_hue, random_invert,
     random_posterize, random_salt_and_pepper, random_saturation, random_sharpen, random_solarize,
     solarize, to_grayscale)
-from jaxvision.augment.pipeline import EVAL_OPS, OPS, PRESETS, build, build_eval, resolve
+from jaxvision.augment.pipeline import (EVAL_OPS, OPS, PRESETS, build, build_eval, register_op,
+                                        register_preset, resolve)
 from jaxvision.augment.policies import (
     RANDAUGMENT_OPS, TRIVIALAUGMENT_OPS, compose, randaugment, random_apply, random_choice,
     trivialaugment)
 
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD", "EVAL_OPS", "build_eval", "IMAGENET_MEAN", "IMAGENET_STD", "MixedBatch", "OPS",
-    "PRESETS", "RANDAUGMENT_OPS", "TRIVIALAUGMENT_OPS", "adjust_brightness", "adjust_contrast",
+    "PRESETS", "RANDAUGMENT_OPS", "register_op", "register_preset", "TRIVIALAUGMENT_OPS", "adjust_brightness", "adjust_contrast",
     "adjust_hue", "adjust_saturation", "adjust_sharpness", "affine", "affine_matrix",
     "apply_per_example", "autocontrast", "build", "center_crop_resize", "compose",
     "crop_and_resize", "cutmix", "cutmix_batch", "cutmix_box", "cutout_mask", "equalize",

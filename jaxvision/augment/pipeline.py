@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import types
 import math
 import numbers
 from typing import Any, Callable
@@ -45,7 +46,7 @@ class OpSpec:
     batch: bool = False  # batch ops take (key, batch, *, num_classes, **options)
 
 
-OPS: dict[str, OpSpec] = {
+_OPS: dict[str, OpSpec] = {
     # geometric
     "flip": OpSpec(geometric.random_flip_left_right),
     "vflip": OpSpec(geometric.random_flip_up_down),
@@ -91,7 +92,7 @@ OPS: dict[str, OpSpec] = {
 _CIFAR_NORMALIZE = {"normalize_mean": photometric.CIFAR10_MEAN,
                     "normalize_std": photometric.CIFAR10_STD}
 
-PRESETS: dict[str, dict] = {
+_PRESETS: dict[str, dict] = {
     "none": {"ops": []},
     "flip": {"ops": ["flip"]},
     # CIFAR recipe: reflect-pad 4 and crop, flip, CIFAR-10 statistics.
@@ -111,6 +112,28 @@ PRESETS: dict[str, dict] = {
     # Detection/segmentation-safe geometry (boxes and masks follow).
     "detection": {"ops": ["flip", "zoom", "translate", "color_jitter"]},
 }
+
+# Read-only views: new ops and presets come in through the functions below, never by
+# mutating a module-level dict that other code may have iterated already.
+OPS = types.MappingProxyType(_OPS)
+PRESETS = types.MappingProxyType(_PRESETS)
+
+
+def register_op(name: str, fn: Callable, *, batch: bool = False) -> None:
+    """Makes ``fn`` usable as ``ops=[name]``. Per-example ops take ``(key, example,
+    **options)``; batch ops (``batch=True``) take ``(key, batch, *, num_classes, **options)``.
+    Its keyword-only parameters become the op's options."""
+    if name in _OPS:
+        raise ValueError(f"augmentation op {name!r} is already registered")
+    _OPS[name] = OpSpec(fn, batch=batch)
+
+
+def register_preset(name: str, spec: dict) -> None:
+    """A named augmentation config (``{"ops": [...], "<op>_<option>": value}``); checked now."""
+    if name in _PRESETS:
+        raise ValueError(f"augmentation preset {name!r} is already registered")
+    resolve(dict(spec))
+    _PRESETS[name] = dict(spec)
 
 
 # Ranges of the magnitudes that would otherwise run without error and give garbage (a 1e9-degree
@@ -177,7 +200,7 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
         if preset not in PRESETS:
             raise ValueError(f"unknown augmentation preset {preset!r}; valid presets: "
                              f"{', '.join(sorted(PRESETS))}")
-        base = dict(PRESETS[preset])
+        base = dict(_PRESETS[preset])
         if not config.get("ops"):  # an empty op list keeps the preset's ops
             config.pop("ops", None)
         config = {**base, **config}
@@ -185,10 +208,10 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
     unknown = [name for name in ops if name not in OPS]
     if unknown:
         raise ValueError(f"unknown augmentation op(s) {unknown}; valid ops: {', '.join(OPS)}")
-    seen_batch = [name for name in ops if OPS[name].batch]
+    seen_batch = [name for name in ops if _OPS[name].batch]
     if seen_batch:
         first = ops.index(seen_batch[0])
-        late = [n for n in ops[first:] if not OPS[n].batch]
+        late = [n for n in ops[first:] if not _OPS[n].batch]
         if late:
             raise ValueError(f"batch op {seen_batch[0]!r} must come after every per-example op; "
                              f"move {late} before it")
@@ -196,7 +219,7 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
     options: dict[str, dict[str, Any]] = {name: {} for name in ops}
 
     def set_option(op_name, option, value, key):
-        allowed = set(_options_of(OPS[op_name].fn)) | {"apply_probability"}
+        allowed = set(_options_of(_OPS[op_name].fn)) | {"apply_probability"}
         if option not in allowed:
             raise ValueError(f"config key {key!r}: op {op_name!r} has no option {option!r}; "
                              f"its options: {sorted(allowed)}")
@@ -221,7 +244,7 @@ def resolve(config) -> tuple[list[str], dict[str, dict[str, Any]]]:
 def _bind(name: str, opts: dict[str, Any]) -> Callable:
     opts = dict(opts)
     probability = opts.pop("apply_probability", None)
-    op = functools.partial(OPS[name].fn, **opts)
+    op = functools.partial(_OPS[name].fn, **opts)
     if probability is not None:
         op = policies.random_apply(op, float(probability))
     return op
@@ -236,14 +259,14 @@ def build(config, *, num_classes: int) -> Callable:
     targets ``[B, num_classes]``. The returned function is pure and jit-safe.
     """
     ops, options = resolve(config)
-    example_ops = [_bind(n, options[n]) for n in ops if not OPS[n].batch]
+    example_ops = [_bind(n, options[n]) for n in ops if not _OPS[n].batch]
     batch_ops = []
     for name in ops:
-        if OPS[name].batch:
+        if _OPS[name].batch:
             opts = dict(options[name])
             if "apply_probability" in opts:
                 raise ValueError(f"{name} does not take apply_probability; set its alpha instead")
-            batch_ops.append(functools.partial(OPS[name].fn, num_classes=num_classes, **opts))
+            batch_ops.append(functools.partial(_OPS[name].fn, num_classes=num_classes, **opts))
     per_example = policies.compose(*example_ops)
 
     def augment_fn(key, batch):
@@ -275,7 +298,7 @@ def build_eval(config) -> Callable | None:
     names = [n for n in ops if n in EVAL_OPS]
     if not names:
         return None
-    preprocess = policies.compose(*[functools.partial(OPS[n].fn, **{
+    preprocess = policies.compose(*[functools.partial(_OPS[n].fn, **{
         k: v for k, v in options[n].items() if k != "apply_probability"}) for n in names])
 
     def preprocess_fn(batch):

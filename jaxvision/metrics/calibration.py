@@ -57,23 +57,18 @@ def fit_temperature(logits: jax.Array, labels: jax.Array, *, steps: int = 300,
 
 def plot_reliability_diagram(probs, labels, *, path: str, num_bins: int = 15, title: str = "") -> str:
     """Bar chart of per-bin accuracy against confidence, with the diagonal and the ECE."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from jaxvision import plots
     import numpy as np
 
     bins = {k: np.asarray(v) for k, v in calibration_bins(probs, labels, num_bins=num_bins).items()}
     ece = float(expected_calibration_error(probs, labels, num_bins=num_bins))
     centers = (np.arange(num_bins) + 0.5) / num_bins
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = plots.figure((4.5, 4.5))
     ax.bar(centers, bins["accuracy"], width=1.0 / num_bins, edgecolor="k", alpha=0.7, label="accuracy")
     ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.set_title(f"{title} ECE={ece:.3f}".strip())
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path, dpi=100)
     return path

@@ -138,11 +138,9 @@ def plot_precision_recall(curves: Mapping[str, tuple[Sequence[float], Sequence[f
                           path: str, title: str = "Precision-recall",
                           interpolated: bool = True) -> None:
     """Saves a PNG of ``{label: (recall, precision)}`` curves (dashed: raw, solid: envelope)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from jaxvision import plots
 
-    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    figure, axis = plots.figure((5.5, 4.5))
     for label, (recall, precision) in curves.items():
         recall, precision = np.asarray(recall), np.asarray(precision)
         line = axis.plot(recall, precision, "--", alpha=0.5)[0] if not interpolated else None
@@ -152,9 +150,7 @@ def plot_precision_recall(curves: Mapping[str, tuple[Sequence[float], Sequence[f
     axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    plots.save(figure, path, dpi=110)
 
 
 def error_breakdown(ground_truth: dict, detections: Sequence[dict], *, iou_threshold: float = 0.5,

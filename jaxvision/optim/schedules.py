@@ -296,12 +296,9 @@ def schedule_values(schedule: Schedule, *, total_steps: int) -> np.ndarray:
 def plot_schedules(schedules: dict[str, Schedule], *, total_steps: int, path: str,
                    title: str = "learning-rate schedules", log_scale: bool = False) -> str:
     """Plots one or more schedules against the step and saves a PNG at ``path``."""
-    import matplotlib
+    from jaxvision import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plots.figure((7, 4))
     for name, schedule in schedules.items():
         ax.plot(schedule_values(schedule, total_steps=total_steps), label=name)
     ax.set_xlabel("step")
@@ -310,9 +307,7 @@ def plot_schedules(schedules: dict[str, Schedule], *, total_steps: int, path: st
         ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path, dpi=100)
     return path
 
 

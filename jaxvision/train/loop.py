@@ -265,7 +265,8 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                     train_metrics = _mean_metrics(window)
                     window = []
                     writer.write(step, train_metrics, split="train", epoch=epoch)
-                    progress.update(step, {k: train_metrics[k] for k in ("loss", "accuracy")})
+                    progress.update(step, {k: train_metrics[k] for k in task.metric_names
+                                           if k in train_metrics})
                 else:
                     progress.update(step)
                 if step % steps_per_epoch == 0:
@@ -306,7 +307,8 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
         eval_metrics = evaluate_now()
     best_step = checkpointer.best_step()
     checkpointer.close()
-    plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"))
+    plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"),
+                metrics=task.metric_names)
     summary = {**eval_metrics, "step": step, "best_step": best_step,
                "skipped_steps": loop.skipped_steps, "workdir": workdir}
     write_json_atomic(os.path.join(workdir, "summary.json"), summary)

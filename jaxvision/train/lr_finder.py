@@ -90,12 +90,9 @@ def suggest_lr(lrs: np.ndarray, smoothed: np.ndarray, *, skip_start: int = 10, s
 
 def plot_lr_finder(result: dict[str, Any], *, path: str, title: str = "LR range test") -> str:
     """Loss against LR (log x-axis) with the suggested LR marked."""
-    import matplotlib
+    from jaxvision import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plots.figure((6, 4))
     ax.plot(result["lrs"], result["losses"], alpha=0.3, label="loss")
     ax.plot(result["lrs"], result["smoothed"], label="smoothed loss")
     ax.axvline(result["suggested_lr"], color="r", ls="--", label=f"suggested {result['suggested_lr']:.2e}")
@@ -107,7 +104,5 @@ def plot_lr_finder(result: dict[str, Any], *, path: str, title: str = "LR range 
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path, dpi=100)
     return path

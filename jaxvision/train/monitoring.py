@@ -131,20 +131,15 @@ def read_monitoring(workdir: str) -> list[dict]:
 
 def plot_grad_flow(norms: dict[str, float], *, path: str, prefix: str = "grad_norm/") -> str:
     """Bar chart of per-layer gradient norms in network order (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from jaxvision import plots
 
     items = [(k[len(prefix):], float(v)) for k, v in norms.items() if k.startswith(prefix)]
-    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(items)), 3.8))
+    fig, ax = plots.figure((max(5, 0.45 * len(items)), 3.8))
     ax.bar(range(len(items)), [v for _, v in items])
     ax.set_xticks(range(len(items)), [k for k, _ in items], rotation=70, fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("gradient L2 norm")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path, dpi=100)
     return path
 
 

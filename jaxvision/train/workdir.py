@@ -22,6 +22,7 @@ LOCK_FILE = ".lock"
 CONFIG_FILE = "config.json"
 # What a run writes into its workdir; `move_run_aside` moves exactly these.
 RUN_FILES = ("checkpoints", "checkpoints.damaged", CONFIG_FILE, "model_input.json",
+             "input_spec.json", "class_names.json",
              "metrics.jsonl", "summary.json", "curves.png", "tensorboard")
 
 # Config fields that a rerun may change: they do not change the trained model or its metrics.

@@ -84,13 +84,10 @@ def read_metrics(path: str) -> list[dict]:
 
 def plot_curves(records: list[dict], path: str, *, metrics: tuple[str, ...] = ("loss", "accuracy")) -> None:
     """Train and eval curves of ``metrics`` against the step, one panel each, saved as PNG."""
-    import matplotlib
+    from jaxvision import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], metrics):
+    fig, axes = plots.figure((5 * len(metrics), 3.6), ncols=len(metrics))
+    for ax, name in zip(axes.reshape(-1) if len(metrics) > 1 else [axes], metrics):
         for split, style in (("train", "-"), ("eval", "o-")):
             points = [(r["step"], r[name]) for r in records if r["split"] == split and name in r]
             if points:
@@ -100,6 +97,4 @@ def plot_curves(records: list[dict], path: str, *, metrics: tuple[str, ...] = ("
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.save(fig, path, dpi=120)
