@@ -209,12 +209,15 @@ def test_objects_replace_config_names_and_callbacks_see_each_evaluation(tfds_dir
 
 def test_a_segmentation_network_trains_on_embedded_shapes_masks(tfds_dir, tmp_path):
     """tiny_fcn on shapes/seg64 (background = mask 0, each shape class + 1) through the one
-    engine: the eval set's mIoU from the confusion-matrix evaluator."""
+    engine: the eval set's mIoU from the confusion-matrix evaluator. One epoch at a constant
+    rate here (mIoU 0.51; predicting background everywhere gives about 0.16); three epochs
+    with a cosine schedule reach 0.85."""
     from jaxvision.data import build_datasets
 
     config = digits_config(tfds_dir, dataset="shapes/seg64", task="segmentation",
-                           model="tiny_fcn", num_epochs=2, batch_size=32, eval_batch_size=100,
-                           best_metric="eval_miou", **{"optimizer.learning_rate": 1e-2})
+                           model="tiny_fcn", num_epochs=1, batch_size=32, eval_batch_size=100,
+                           best_metric="eval_miou", **{"optimizer.learning_rate": 1e-2,
+                                                       "optimizer.schedule": "constant"})
     datasets = build_datasets(config)
     config.num_classes = datasets.num_classes + 1  # the background
     summary = train_and_evaluate(config, str(tmp_path), datasets=datasets)
@@ -222,5 +225,5 @@ def test_a_segmentation_network_trains_on_embedded_shapes_masks(tfds_dir, tmp_pa
     assert [sorted(r) for r in records][0] == ["epoch", "loss", "mean_dice", "miou",
                                                "pixel_accuracy", "split", "step"]
     print("shapes/seg64 tiny_fcn:", summary)
-    assert summary["eval_miou"] > 0.5
-    assert summary["eval_pixel_accuracy"] > 0.9
+    assert summary["eval_miou"] > 0.35
+    assert summary["eval_pixel_accuracy"] > 0.85

@@ -1,8 +1,8 @@
 """A tiny fully convolutional segmentation network: the engine's reference dense model.
 
-Two Conv-BN-ReLU stages with 2x2 max-pooling, then back up by nearest x2 upsampling, adding
-the first stage's map through a 1x1 projection (an FCN skip), to per-pixel logits
-``[B, H, W, num_classes]``. ``H`` and ``W`` must be divisible by 4. UNet proper lives in its
+Conv-BN-ReLU stages (``widths``), each followed by 2x2 max-pooling, then back up by nearest x2
+upsampling, adding each stage's map after a 1x1 projection (FCN skips), to per-pixel logits
+``[B, H, W, num_classes]``. ``H`` and ``W`` must be divisible by ``2 ** len(widths)``. UNet proper lives in its
 own module; this one only has to be small enough to train in seconds on a CPU.
 """
 
@@ -23,15 +23,17 @@ def _upsample2(x: jax.Array) -> jax.Array:
 
 class TinyFCN(nn.Module):
     num_classes: int = 2
-    widths: Sequence[int] = (16, 32)
+    widths: Sequence[int] = (16, 32, 64)
     bn_momentum: float = 0.9
     bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        if x.shape[1] % 4 or x.shape[2] % 4:
-            raise ValueError(f"TinyFCN needs a height and width divisible by 4, got {x.shape[1:3]}")
+        factor = 2 ** len(self.widths)
+        if x.shape[1] % factor or x.shape[2] % factor:
+            raise ValueError(f"TinyFCN needs a height and width divisible by {factor}, got "
+                             f"{x.shape[1:3]}")
         x = x.astype(self.dtype)
         skips = []
         for i, width in enumerate(self.widths):

@@ -65,9 +65,11 @@ def _fingerprint_ints(tree: Any) -> list[int]:
 
 
 def _layout(tree: Any) -> list[str]:
-    """``path:shape:dtype`` of every leaf: what a restore target must agree with."""
-    leaves = jax.tree_util.tree_flatten_with_path(jax.eval_shape(lambda: tree))[0]
-    return [f"{jax.tree_util.keystr(path)}:{list(leaf.shape)}:{leaf.dtype}" for path, leaf in leaves]
+    """``path:shape:dtype`` of every leaf (arrays or ``ShapeDtypeStruct``s): what a restore
+    target must agree with."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [f"{jax.tree_util.keystr(path)}:{list(np.shape(leaf))}:{np.dtype(leaf.dtype)}"
+            for path, leaf in leaves]
 
 
 class Checkpointer:
@@ -199,31 +201,97 @@ class Checkpointer:
 
 
 def read_variables(path: str | os.PathLike, *, step: int | None = None) -> dict:
-    """``{"params": ..., "model_state": ...}`` as numpy arrays from a jaxvision checkpoint,
-    without building the model or its optimizer (an Orbax partial restore of the ``state``
-    item). ``path`` is a workdir, its ``checkpoints`` folder or one step's folder; the newest
-    step by default."""
+    """``{"params": ..., "model_state": ...}`` of a jaxvision checkpoint in the shapes it was
+    saved with (for ``init_from``, whose model may differ), without building its model or
+    optimizer. ``path`` is a workdir, its ``checkpoints`` folder or one step's folder."""
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(os.path.join(path, "checkpoints")):
         path = os.path.join(path, "checkpoints")
-    if not os.path.isdir(os.path.join(path, "state")):
-        steps = sorted(int(n) for n in os.listdir(path) if n.isdigit()) if os.path.isdir(path) else []
-        if step is None and not steps:
-            raise FileNotFoundError(f"no jaxvision checkpoint in {path!r}")
-        path = os.path.join(path, str(step if step is not None else steps[-1]))
-    state_dir = os.path.join(path, "state")
-    if not os.path.isdir(state_dir):
-        raise FileNotFoundError(f"no jaxvision checkpoint at {path!r} (no state/ folder)")
-    checkpointer = ocp.PyTreeCheckpointer()
-    tree = checkpointer.metadata(state_dir).item_metadata.tree
-    wanted = {name: tree[name] for name in ("params", "model_state") if name in tree}
-    if "params" not in wanted:
-        raise CheckpointError(f"{state_dir} holds no params")
-    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
-    variables = checkpointer.restore(state_dir, args=ocp.args.PyTreeRestore(
-        item=wanted, restore_args=restore_args, partial_restore=True))
-    variables.setdefault("model_state", {})
-    return variables
+    if os.path.isdir(os.path.join(path, "state")):  # one step's folder
+        path, step = os.path.dirname(path), int(os.path.basename(path))
+    steps = sorted(int(n) for n in os.listdir(path) if n.isdigit()) if os.path.isdir(path) else []
+    if not steps:
+        raise FileNotFoundError(f"no jaxvision checkpoint in {path!r}")
+    tree = ocp.PyTreeCheckpointer().metadata(
+        os.path.join(path, str(step if step is not None else steps[-1]), "state")
+    ).item_metadata.tree
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = {name: jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                                   tree.get(name, {})) for name in ("params", "model_state")}
+    return jax.device_get(restore_variables(path, abstract, step=step)[1])
+
+
+def restore_variables(checkpoint_dir: str, abstract: dict, *, step: int | None = None
+                      ) -> tuple[int, dict]:
+    """``(step, {"params", "model_state"})`` of the newest intact step (or ``step``), read
+    with an Orbax partial restore of the ``state`` item and checked against the layout and
+    the per-array fingerprint saved with it; a damaged step is skipped with a warning."""
+    if not os.path.isdir(checkpoint_dir):
+        raise FileNotFoundError(f"no checkpoint folder {checkpoint_dir!r}")
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR)  # read_only's notes: "setting create=False"...
+    try:  # read-only: never writes to (or cleans up in) a directory a live run may share
+        manager = ocp.CheckpointManager(checkpoint_dir, item_names=("state", "meta"),
+                                        options=ocp.CheckpointManagerOptions(read_only=True))
+    finally:
+        absl_log.setLevel(level)
+    try:
+        steps = sorted(manager.all_steps())
+        if step is not None and step not in steps:
+            raise FileNotFoundError(f"no checkpoint step {step} in {checkpoint_dir} "
+                                    f"(steps: {steps})")
+        if not steps:
+            raise FileNotFoundError(f"no checkpoint in {checkpoint_dir}")
+        expected = _layout(abstract)
+        wanted = {"params", "model_state"} if abstract["model_state"] else {"params"}
+        target = {name: abstract[name] for name in wanted}
+        for candidate in [step] if step is not None else reversed(steps):
+            try:
+                meta = manager.restore(candidate, args=ocp.args.Composite(
+                    meta=ocp.args.JsonRestore()))["meta"]
+                saved = {entry.rsplit(":", 2)[0]: (entry, print_) for entry, print_ in
+                         zip(meta.get("layout", []), meta.get("fingerprint", []))}
+                kept = [entry for entry, _ in saved.values()
+                        if entry.startswith(("['params']", "['model_state']"))]
+                if meta.get("layout") is not None and kept != expected:
+                    diff = next((f"saved {a!r}, expected {b!r}" for a, b in zip(kept, expected)
+                                 if a != b), f"{len(kept)} arrays saved, {len(expected)} "
+                                 "expected")
+                    raise CheckpointMismatchError(
+                        f"checkpoint step {candidate} in {checkpoint_dir} holds another model "
+                        f"than its config.json describes ({diff})")
+                items = manager.restore(candidate, args=ocp.args.Composite(
+                    state=ocp.args.PyTreeRestore(
+                        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(
+                            target), partial_restore=True)))["state"]
+                if meta.get("fingerprint") is not None:
+                    paths = [jax.tree_util.keystr(p) for p, _ in
+                             jax.tree_util.tree_flatten_with_path(items)[0]]
+                    got = [int(v) for v in jax.device_get(fingerprint(items))]
+                    if any(saved[path][1] != value for path, value in zip(paths, got)):
+                        raise CheckpointError(
+                            f"checkpoint step {candidate} in {checkpoint_dir} is corrupted: "
+                            "its arrays do not match the fingerprint saved with them")
+            except CheckpointMismatchError:
+                raise
+            except Exception as error:  # unreadable files, bad fingerprint
+                if step is not None:
+                    if isinstance(error, CheckpointError):
+                        raise
+                    raise CheckpointError(f"checkpoint step {candidate} in {checkpoint_dir} "
+                                          f"cannot be read: {type(error).__name__}: "
+                                          f"{error}") from error
+                log.warning("checkpoint step %d in %s cannot be restored (%s: %s); trying the "
+                            "previous one", candidate, checkpoint_dir, type(error).__name__,
+                            error)
+                continue
+            items.setdefault("model_state", {})
+            return candidate, items
+        raise CheckpointError(f"none of the checkpoints {steps} in {checkpoint_dir} could be "
+                              "restored intact")
+    finally:
+        manager.close()
 
 
 def _steps_with_unreadable_metrics(directory: str) -> list[int]:

@@ -1,0 +1,321 @@
+"""The inference contract (issue 11, item 4): InputSpec, one preprocess, a predictor restored
+without its optimizer, and ``python -m jaxvision.predict``.
+
+One tiny digits run is trained per module (one epoch, normalized inputs so that the spec is not
+the identity); a segmentation workdir is written by hand (no training) for the dense path.
+"""
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import optax
+import pytest
+from PIL import Image
+
+from helpers import digits_config
+
+from jaxvision import augment, inference, models, predict, tasks, train
+from jaxvision.data import build_datasets
+from jaxvision.train.checkpoint import Checkpointer
+from jaxvision.train.loop import build_task
+from jaxvision.train.workdir import config_as_json
+
+MEAN, STD = (0.3,), (0.4,)
+
+
+@pytest.fixture(scope="module")
+def run(tfds_dir, tmp_path_factory):
+    config = digits_config(tfds_dir, num_epochs=1, **{"augment.ops": ("normalize",),
+                                                      "augment.normalize_mean": MEAN,
+                                                      "augment.normalize_std": STD})
+    config.tensorboard = False
+    workdir = str(tmp_path_factory.mktemp("inference_run"))
+    train.train_and_evaluate(config, workdir)
+    return config, workdir
+
+
+@pytest.fixture(scope="module")
+def predictor(run):
+    return inference.load(run[1])
+
+
+@pytest.fixture(scope="module")
+def reference(run):
+    """One eval batch through the eval step of the engine (with predictions)."""
+    config, workdir = run
+    state = train.load_state(workdir, config)
+    batch = next(iter(build_datasets(config).eval))
+    options = train.StepOptions(learning_rate_fn=lambda step: 0.0, task=build_task(config, 10))
+    step = jax.jit(train.make_eval_step(options, augment.build_eval(config.augment),
+                                        with_predictions=True))
+    _, probabilities = step(state, batch)
+    valid = np.asarray(batch["valid"], bool)
+    return np.asarray(batch["image"])[valid], np.asarray(probabilities)[valid]
+
+
+def test_input_spec_saved_with_the_run(run):
+    config, workdir = run
+    spec = inference.InputSpec.load(os.path.join(workdir, inference.INPUT_SPEC_FILE))
+    assert spec == inference.InputSpec(image_size=(8, 8), channels=1, mean=MEAN, std=STD)
+    assert spec.value_range == (0.0, 1.0)
+    assert (spec.resize_method, spec.resize_antialias, spec.resize_round) == ("bilinear", True,
+                                                                               True)
+    assert spec == inference.InputSpec.from_config(config, (8, 8, 1))
+    with open(os.path.join(workdir, inference.INPUT_SPEC_FILE)) as f:
+        assert inference.InputSpec.from_json(json.load(f)) == spec
+    with open(os.path.join(workdir, inference.CLASS_NAMES_FILE)) as f:
+        assert json.load(f) == [str(k) for k in range(10)]
+
+
+def test_input_spec_derived_for_older_workdirs(run, tmp_path):
+    config, workdir = run
+    for name in ("config.json", "model_input.json"):  # what an older run wrote
+        shutil.copy(os.path.join(workdir, name), tmp_path / name)
+    assert not os.path.exists(tmp_path / inference.INPUT_SPEC_FILE)
+    assert inference.InputSpec.from_workdir(str(tmp_path)) == inference.InputSpec.from_config(
+        config, (8, 8, 1))
+
+
+def test_input_spec_from_configs():
+    identity = inference.InputSpec.from_config(train.default_config(), (28, 28, 1))
+    assert (identity.mean, identity.std, identity.normalizes) == ((0.0,), (1.0,), False)
+    cifar = inference.InputSpec.from_config({"augment": {"preset": "cifar"}}, (32, 32, 3))
+    np.testing.assert_allclose(cifar.mean, augment.CIFAR10_MEAN)
+    np.testing.assert_allclose(cifar.std, augment.CIFAR10_STD)
+    default = inference.InputSpec.from_config({"augment": {"ops": ["flip", "normalize"]}},
+                                              (4, 4, 3))  # normalize's defaults: ImageNet
+    np.testing.assert_allclose(default.mean, augment.IMAGENET_MEAN)
+    scalar = inference.InputSpec.from_config(
+        {"augment": {"ops": ["normalize"], "normalize_mean": 0.5, "normalize_std": 0.25}},
+        (4, 4, 3))
+    assert scalar.mean == (0.5,) * 3 and scalar.std == (0.25,) * 3
+    with pytest.raises(ValueError, match="one value per channel"):
+        inference.InputSpec(image_size=(4, 4), channels=3, mean=(0.0,), std=(1.0,) * 3)
+
+
+@pytest.mark.parametrize("preset,shape", [(None, (8, 8, 1)), ("cifar", (6, 5, 3)),
+                                          ("course_train", (7, 7, 3))])
+def test_preprocess_equals_eval_preprocessing(run, preset, shape):
+    config = run[0] if preset is None else {"augment": {"preset": preset}}
+    augment_config = run[0].augment if preset is None else config["augment"]
+    spec = inference.InputSpec.from_config(config, shape)
+    images = np.random.default_rng(0).integers(0, 256, (5, *shape), dtype=np.uint8)
+    eval_preprocess = augment.build_eval(augment_config)
+    expected = eval_preprocess({"image": jax.numpy.asarray(images, jax.numpy.float32) / 255.0})
+    got = inference.preprocess(spec, images)
+    assert got.dtype == np.float32 and got.shape == images.shape
+    np.testing.assert_allclose(got, expected["image"], rtol=0, atol=1e-6)
+
+
+def test_predictions_equal_the_eval_step(predictor, reference):
+    images, probabilities = reference
+    assert predictor.step == 22 and predictor.num_classes == 10
+    got = predictor(images)
+    assert got.shape == (len(images), 10) and got.dtype == np.float32
+    np.testing.assert_allclose(got, probabilities, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(predictor(images[3]), probabilities[3:4], rtol=0, atol=1e-6)
+
+
+def test_fresh_process_loads_without_an_optimizer(run, reference, tmp_path):
+    images, probabilities = reference
+    np.save(tmp_path / "images.npy", images[:40])
+    script = f"""
+import numpy as np, optax
+import jaxvision.optim, jaxvision.optim.factory, jaxvision.train.loop, jaxvision.train.state
+
+def refuse(*args, **kwargs):
+    raise AssertionError("inference built an optimizer or a train state")
+
+for module, name in [(jaxvision.optim, "build_optimizer"), (jaxvision.optim.factory,
+                     "build_optimizer"), (jaxvision.train.loop, "build_optimizer"),
+                     (jaxvision.train.loop, "_build_tx"), (jaxvision.train.loop, "load_state"),
+                     (jaxvision.train.loop, "create_train_state"),
+                     (jaxvision.train.state, "create_train_state"), (optax, "adamw"),
+                     (optax, "sgd")]:
+    assert hasattr(module, name), name
+    setattr(module, name, refuse)
+from jaxvision import inference
+predictor = inference.load({run[1]!r})
+np.save({str(tmp_path / "out.npy")!r}, predictor(np.load({str(tmp_path / "images.npy")!r})))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), probabilities[:40], rtol=0,
+                               atol=1e-6)
+
+
+def _resize_by_hand(image, size):
+    import tensorflow as tf
+
+    resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8).numpy()
+
+
+def test_images_of_another_size_are_resized_per_the_spec(predictor):
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8)
+              for shape in [(13, 11, 1), (5, 6, 1), (8, 8, 1), (32, 32, 1), (13, 11, 1)]]
+    by_hand = np.stack([image if image.shape[:2] == (8, 8) else _resize_by_hand(image, (8, 8))
+                        for image in images])
+    np.testing.assert_array_equal(inference.resize_images(predictor.spec, images), by_hand)
+    np.testing.assert_allclose(predictor(images), predictor(by_hand), rtol=0, atol=1e-6)
+
+
+def test_bad_inputs_name_the_shape_and_the_expected_input(predictor):
+    expected = r"uint8 images \[H, W, 1\] or \[N, H, W, 1\] .*resized to 8x8"
+    with pytest.raises(ValueError, match=r"of shape \(2, 8, 8, 3\): 3 channels.*" + expected):
+        predictor(np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"image 1 of the list \(shape \(9, 9, 3\)\)"):
+        predictor([np.zeros((8, 8, 1), np.uint8), np.zeros((9, 9, 3), np.uint8)])
+    with pytest.raises(ValueError, match=r"shape \(8, 8\).*channel axis"):
+        predictor(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="dtype float32"):
+        predictor(np.zeros((8, 8, 1), np.float32))
+    with pytest.raises(ValueError, match="no images"):
+        predictor([])
+
+
+def _write_pngs(folder, images):
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(os.path.join(folder, f"{i:02d}.png"))
+        Image.fromarray(image[..., 0]).save(paths[-1])
+    return paths
+
+
+def test_cli_on_a_folder_writes_json_lines(run, predictor, reference, tmp_path):
+    digits, _ = reference
+    folder = tmp_path / "images"
+    paths = _write_pngs(folder, digits[:5])
+    paths += _write_pngs(folder / "sub", [_resize_by_hand(d, (16, 12)) for d in digits[5:7]])
+    (folder / "notes.txt").write_text("not an image, and not an image suffix: skipped")
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxvision.predict", "--workdir", run[1], str(folder),
+         "--output", str(out), "--top_k", "3"], capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == ""
+    assert "7/7" in done.stderr  # the progress bar
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["path"] for line in lines] == paths
+    expected = predictor([digits[i] for i in range(5)]
+                         + [_resize_by_hand(d, (16, 12)) for d in digits[5:7]])
+    for line, probabilities in zip(lines, expected):
+        top = np.argsort(-probabilities, kind="stable")[:3]
+        assert [entry["class"] for entry in line["top_k"]] == top.tolist()
+        assert [entry["name"] for entry in line["top_k"]] == [str(c) for c in top]
+        np.testing.assert_allclose([entry["probability"] for entry in line["top_k"]],
+                                   probabilities[top], rtol=0, atol=1e-6)
+
+
+def test_cli_stops_on_a_bad_file_naming_it(run, tmp_path):
+    not_an_image = tmp_path / "scan.png"
+    not_an_image.write_text("hello")
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(rgb)
+    good = _write_pngs(tmp_path / "good", [np.zeros((8, 8, 1), np.uint8)])
+    out = tmp_path / "out.jsonl"
+    parse = predict._parser().parse_args
+    with pytest.raises(ValueError, match=f"{str(not_an_image)!r} is not an image file.*"
+                                         r"grayscale \(1-channel\) image files"):
+        predict.predict(parse(["--workdir", run[1], "--output", str(out), *good,
+                               str(not_an_image)]))
+    with pytest.raises(ValueError, match=f"{str(rgb)!r} is a PNG image of mode 'RGB' "
+                                         r"\(3 channels\).*grayscale \(1-channel\)"):
+        predict.predict(parse(["--workdir", run[1], "--output", str(out), *good, str(rgb)]))
+    with pytest.raises(ValueError, match="no such image file or folder"):
+        predict.predict(parse(["--workdir", run[1], str(tmp_path / "missing.png")]))
+    assert not [name for name in os.listdir(tmp_path) if name.startswith("out.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def segmentation_workdir(tmp_path_factory):
+    """A segmentation run's files written by hand: config, model input and one checkpoint
+    (no input_spec.json, as an older run)."""
+    config = train.default_config()
+    config.task, config.model, config.num_classes = "segmentation", "tiny_fcn", 3
+    config.augment.ops = ("normalize",)  # ImageNet statistics by default
+    workdir = str(tmp_path_factory.mktemp("segmentation_run"))
+    model = models.create("tiny_fcn", num_classes=3)
+    abstract = jax.eval_shape(functools.partial(train.create_train_state, model, optax.sgd(0.1),
+                                                seed=0, input_shape=(1, 16, 16, 3)))
+    rng = np.random.default_rng(0)
+
+    def fill(path, leaf):  # random weights and statistics (compiling the init takes seconds)
+        if "var" in jax.tree_util.keystr(path):
+            return rng.uniform(0.5, 1.5, leaf.shape).astype(leaf.dtype)
+        return (0.3 * rng.standard_normal(leaf.shape)).astype(leaf.dtype)
+
+    state = abstract.replace(step=np.int32(7), rng=np.zeros(abstract.rng.shape, np.uint32),
+                             params=jax.tree_util.tree_map_with_path(fill, abstract.params),
+                             model_state=jax.tree_util.tree_map_with_path(
+                                 fill, abstract.model_state))
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), async_save=False)
+    checkpointer.save(6, state.checkpoint_items())
+    checkpointer.save(7, state.checkpoint_items())
+    checkpointer.close()
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(config_as_json(config), f)
+    with open(os.path.join(workdir, "model_input.json"), "w") as f:
+        json.dump({"num_classes": 3, "input_shape": [1, 16, 16, 3]}, f)
+    return config, workdir, state
+
+
+def test_segmentation_masks_equal_the_eval_step(segmentation_workdir):
+    config, workdir, state = segmentation_workdir
+    predictor = inference.load(os.path.join(workdir, "checkpoints", "7"))  # a step's folder
+    assert predictor.step == 7 and predictor.class_names is None
+    np.testing.assert_allclose(predictor.spec.mean, augment.IMAGENET_MEAN)
+    images = np.random.default_rng(2).integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    options = train.StepOptions(learning_rate_fn=lambda step: 0.0,
+                                task=tasks.SegmentationTask(num_classes=3))
+    step = jax.jit(train.make_eval_step(options, augment.build_eval(config.augment),
+                                        with_predictions=True))
+    batch = {"image": images, "mask": np.zeros((6, 16, 16), np.int32), "valid": np.ones(6, bool)}
+    _, masks = step(state, batch)
+    got = predictor(images)
+    assert got.shape == (6, 16, 16)
+    np.testing.assert_array_equal(got, masks)
+    other = [np.random.default_rng(3).integers(0, 256, (20, 24, 3), dtype=np.uint8)]
+    assert predictor(other).shape == (1, 16, 16)
+
+
+def test_a_checkpoint_of_another_model_is_refused(segmentation_workdir, tmp_path):
+    _, workdir, _ = segmentation_workdir
+    shutil.copytree(workdir, tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    saved["model_kwargs"] = {"widths": [8, 16]}  # the checkpoint holds widths (16, 32)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(train.CheckpointMismatchError,
+                       match=r"holds another model than its config.json.*:\[16\].*:\[8\]"):
+        inference.load(str(tmp_path / "run"))
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        inference.load(str(tmp_path))
+
+
+def test_a_damaged_checkpoint_is_skipped(segmentation_workdir, tmp_path, caplog):
+    _, workdir, _ = segmentation_workdir
+    shutil.copytree(workdir, tmp_path / "run")
+    data_files = [os.path.join(root, name) for root, _, names in
+                  os.walk(tmp_path / "run" / "checkpoints" / "7" / "state")
+                  for name in names if f"{os.sep}d{os.sep}" in os.path.join(root, name)]
+    assert data_files
+    for path in data_files:
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(data[:len(data) // 3])
+    with caplog.at_level("WARNING", logger="jaxvision.inference"):
+        assert inference.load(str(tmp_path / "run")).step == 6
+    assert any("step 7" in record.getMessage() for record in caplog.records)
+    with pytest.raises(train.CheckpointError, match="step 7"):
+        inference.load(str(tmp_path / "run"), step=7)
