@@ -245,7 +245,7 @@ def test_datasets_whose_batch_size_disagrees_with_the_config(tfds_dir, tmp_path,
                               rng.integers(0, 10, 64), num_classes=10)
     datasets = data.make_datasets(source, source, batch_size=16, eval_batch_size=32, seed=0)
     config = digits_config(tfds_dir, batch_size=32, eval_batch_size=32)
-    with pytest.raises(ValueError, match="batch size of 16 but config.batch_size=32"):
+    with pytest.raises(ValueError, match="training batch size of 16 but config.batch_size=32"):
         train_and_evaluate(config, str(tmp_path), datasets=datasets)
     assert compile_counter.count == 0
 

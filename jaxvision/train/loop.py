@@ -148,7 +148,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                         datasets: Datasets | None, callbacks: Sequence[Callable]
                         ) -> dict[str, Any]:
     datasets = datasets or build_datasets(config)
-    _check_batch_sizes(config, datasets)
+    _check_batch_sizes(config, datasets, parallel.num_devices)
     num_classes = config.num_classes or datasets.num_classes
     if num_classes < datasets.num_classes:
         raise ValueError(f"config.num_classes={num_classes} but the data has "
@@ -322,15 +322,20 @@ def _build_tx(config, total_steps: int) -> optax.GradientTransformation:
     return tx
 
 
-def _check_batch_sizes(config, datasets: Datasets) -> None:
-    """Datasets built by hand must batch as the config says (the schedule and the checks on
-    divisibility were computed from the config)."""
+def _check_batch_sizes(config, datasets: Datasets, num_devices: int) -> None:
+    """Datasets built by hand must batch as the config says (the schedule, gradient
+    accumulation and SAM groups were computed from ``config.batch_size``); the eval batch,
+    which changes no result, only has to split over the devices."""
     processes = jax.process_count()
-    for name, stream in (("batch_size", datasets.train), ("eval_batch_size", datasets.eval)):
-        size = stream.local_batch_size * processes
-        if size != config[name]:
-            raise ValueError(f"the datasets have a {name.replace('_size', ' size')} of {size} but "
-                             f"config.{name}={config[name]}; build them with the config's value")
+    size = datasets.train.local_batch_size * processes
+    if size != config.batch_size:
+        raise ValueError(f"the datasets have a training batch size of {size} but "
+                         f"config.batch_size={config.batch_size}; build them with the config's "
+                         "value")
+    eval_size = datasets.eval.local_batch_size * processes
+    if eval_size % num_devices:
+        raise ValueError(f"the datasets' eval batch size {eval_size} is not divisible by the "
+                         f"{num_devices} devices")
 
 
 def _check_shape(batch: dict, image_shape: tuple[int, int, int]) -> None:
