@@ -15,9 +15,8 @@ from helpers import digits_config
 from jaxvision import tasks, train
 from jaxvision.losses.segmentation import dice_ce_loss, pixel_cross_entropy
 from jaxvision.metrics import segmentation as seg_metrics
-from jaxvision.train import (StepOptions, create_train_state, make_parallel, make_train_step,
-                             train_and_evaluate, validate_config)
-from jaxvision.train.evaluate import evaluate
+from jaxvision.train import (StepOptions, create_train_state, evaluate, make_parallel,
+                             make_train_step, train_and_evaluate, validate_config)
 
 NUM_CLASSES = 3
 
@@ -227,3 +226,21 @@ def test_a_segmentation_network_trains_on_embedded_shapes_masks(tfds_dir, tmp_pa
     print("shapes/seg64 tiny_fcn:", summary)
     assert summary["eval_miou"] > 0.35
     assert summary["eval_pixel_accuracy"] > 0.85
+
+
+def test_a_validation_split_judges_the_run_and_the_test_split_is_scored_once(tfds_dir, tmp_path):
+    from jaxvision.data import build_datasets
+
+    config = digits_config(tfds_dir, num_epochs=2, validation_fraction=0.1,
+                           best_metric="eval_loss", best_mode="min")
+    datasets = build_datasets(config)
+    assert datasets.eval.num_examples + datasets.train.steps_per_epoch * 64 <= 1438
+    assert datasets.test.num_examples == 359  # digits' test split, untouched
+    summary = train_and_evaluate(config, str(tmp_path), datasets=datasets)
+    assert summary["test_step"] == summary["best_step"]
+    state = train.load_state(str(tmp_path), config, step=summary["best_step"])
+    expected = evaluate(state, datasets.test, task=tasks.ClassificationTask())
+    assert summary["test_accuracy"] == pytest.approx(expected["accuracy"], abs=1e-7)
+    assert summary["test_loss"] == pytest.approx(expected["loss"], rel=1e-6)
+    with pytest.raises(ValueError, match="whole percentage"):
+        build_datasets(digits_config(tfds_dir, validation_fraction=0.123))

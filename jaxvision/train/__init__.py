@@ -2,7 +2,7 @@
 
 from jaxvision.train.checkpoint import CheckpointError, CheckpointMismatchError, Checkpointer
 from jaxvision.train.config import default_config, validate_config
-from jaxvision.train.evaluate import evaluate
+from jaxvision.train.evaluation import evaluate
 from jaxvision.train.interrupt import Interrupted
 from jaxvision.train.loop import NonFiniteError, load_state, train_and_evaluate
 from jaxvision.train.parallel import Parallel, make_parallel

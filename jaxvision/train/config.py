@@ -21,6 +21,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.download = True
     c.train_split = "train"
     c.eval_split = "test"
+    # A validation set to judge the run on (best checkpoints, early stopping): a named split or
+    # folder, or a fraction carved off the end of train_split (e.g. 0.1). With one, eval_split
+    # is the test set, evaluated once at the end with the best checkpoint.
+    c.validation_split = ""
+    c.validation_fraction = 0.0
     c.image_size = ml_collections.config_dict.placeholder(tuple)  # (H, W); default: native size
     c.cache_data = True
     # Task: what the loss and the metrics are ('classification' | 'segmentation') and its

@@ -35,7 +35,7 @@ from jaxvision.train.interrupt import Interrupted, StopRequest
 from jaxvision.train.parallel import AXIS, Parallel, make_parallel
 from jaxvision.train.progress import Progress
 from jaxvision.train.state import TrainState, create_train_state
-from jaxvision.train.evaluate import evaluate
+from jaxvision.train.evaluation import evaluate
 from jaxvision.train.freeze import from_config as freeze_from_config
 from jaxvision.train.init_from import load_initial_variables
 from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
@@ -306,6 +306,9 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
     if not eval_metrics:  # resumed a finished run: report its final state
         eval_metrics = evaluate_now()
     best_step = checkpointer.best_step()
+    if datasets.test is not None:
+        eval_metrics.update(_test(state, step, best_step, checkpointer, datasets, task,
+                                  parallel, eval_step))
     checkpointer.close()
     plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"),
                 metrics=task.metric_names)
@@ -313,6 +316,21 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                "skipped_steps": loop.skipped_steps, "workdir": workdir}
     write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     return summary
+
+
+def _test(state, step: int, best_step: int | None, checkpointer: Checkpointer, datasets: Datasets,
+          task: Task, parallel: Parallel, eval_step) -> dict[str, float]:
+    """The test split's metrics (``test_<name>``), once, with the best checkpoint (the
+    validation set chose it) or, without best checkpoints, the final state."""
+    tested = best_step if best_step is not None else step
+    if tested != step:
+        items, _ = checkpointer.restore(
+            tested, abstract_items(state.checkpoint_items(), parallel.replicated))
+        state = state.with_checkpoint_items(items)
+    results = evaluate(state, datasets.test, task=task, parallel=parallel, eval_step=eval_step)
+    log.info("test (step %d): %s", tested,
+             " ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    return {"test_step": tested, **{f"test_{name}": value for name, value in results.items()}}
 
 
 def _build_tx(config, total_steps: int) -> optax.GradientTransformation:
