@@ -88,11 +88,11 @@ def plot_curves(records: list[dict], path: str, *, metrics: tuple[str, ...] = ("
 
     fig, axes = plots.figure((5 * len(metrics), 3.6), ncols=len(metrics))
     for ax, name in zip(axes.reshape(-1) if len(metrics) > 1 else [axes], metrics):
-        for split, style in (("train", "-"), ("eval", "o-")):
+        for split, style, color in (("train", "-", "C0"), ("eval", "o-", "C1")):
             points = [(r["step"], r[name]) for r in records if r["split"] == split and name in r]
             if points:
                 steps, values = zip(*points)
-                ax.plot(steps, values, style, label=split, markersize=3)
+                ax.plot(steps, values, style, color=color, label=split, markersize=3)
         ax.set_xlabel("step")
         ax.set_title(name)
         ax.grid(alpha=0.3)
