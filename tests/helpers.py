@@ -1,5 +1,7 @@
 """Shared test helpers (imported by the test modules; pytest puts tests/ on the path)."""
 
+import numpy as np
+
 from jaxvision.train import default_config
 
 
@@ -21,3 +23,19 @@ def digits_config(tfds_dir: str, **overrides):
             target = target[part]
         target[leaf] = value
     return config
+
+
+def mask_box(mask):
+    """The tight xyxy box (pixel edges) of a binary mask, or None when it is empty."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None
+    return np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], np.float32)
+
+
+def box_iou(a, b) -> float:
+    """IoU of two xyxy boxes (plain numpy: the reference the library's ops are tested against)."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = lambda z: (z[2] - z[0]) * (z[3] - z[1])  # noqa: E731
+    return w * h / (area(a) + area(b) - w * h)

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import box_iou, mask_box
+
 import jaxvision.augment as A
 
 SIZE, BATCH = 48, 8
@@ -32,19 +34,6 @@ def _samples():
             "instance_masks": jnp.asarray(masks[:, None], jnp.uint8)}
 
 
-def _mask_box(mask):
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return None
-    return np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], np.float32)
-
-
-def _iou(a, b):
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    area = lambda z: (z[2] - z[0]) * (z[3] - z[1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
 
 
 GEOMETRIC = {
@@ -81,13 +70,13 @@ def test_transformed_box_matches_transformed_mask(name):
     np.testing.assert_array_equal(instances, np.where(valid[:, None, None], masks, 0))
     checked = 0
     for i in range(BATCH):
-        reference = _mask_box(masks[i])
+        reference = mask_box(masks[i])
         if not valid[i]:
             # Invalid only when the mask shows (almost) nothing left of the box.
             assert reference is None or min(reference[2:] - reference[:2]) < 6, (name, i, reference)
             continue
         assert reference is not None, (name, i, boxes[i])
-        iou = _iou(boxes[i], reference)
+        iou = box_iou(boxes[i], reference)
         assert iou >= min_iou, (name, i, boxes[i], reference, iou)
         checked += 1
     assert checked >= BATCH // 2

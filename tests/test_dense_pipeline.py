@@ -11,6 +11,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from helpers import box_iou, mask_box
+
 import jaxvision.augment as A
 from jaxvision import data
 from jaxvision.data import schema as S
@@ -22,18 +24,6 @@ def det64(tfds_dir):
     return data.from_tfds("shapes/det64", "test", data_dir=tfds_dir)
 
 
-def _mask_box(mask):
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return None
-    return np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], np.float32)
-
-
-def _iou(a, b):
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = lambda z: (z[2] - z[0]) * (z[3] - z[1])  # noqa: E731
-    return w * h / (area(a) + area(b) - w * h)
 
 
 def _box_mask_agreement(batch):
@@ -44,11 +34,11 @@ def _box_mask_agreement(batch):
     for boxes, valid, masks in zip(batch[S.BOXES], batch[S.BOXES_VALID], batch[S.INSTANCE_MASKS]):
         assert not masks[~valid].any()
         for box, mask in zip(boxes[valid], masks[valid]):
-            reference = _mask_box(mask)
+            reference = mask_box(mask)
             assert reference is not None, box
             contains = (reference[:2] >= box[:2] - 1).all() and (reference[2:] <= box[2:] + 1).all()
             border = box[0] < 0.5 or box[1] < 0.5 or box[2] > width - 0.5 or box[3] > height - 0.5
-            rows.append((_iou(box, reference), contains, border))
+            rows.append((box_iou(box, reference), contains, border))
     ious, contains, border = (np.array(column) for column in zip(*rows))
     return ious, contains, border
 
