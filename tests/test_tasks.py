@@ -244,3 +244,22 @@ def test_a_validation_split_judges_the_run_and_the_test_split_is_scored_once(tfd
     assert summary["test_loss"] == pytest.approx(expected["loss"], rel=1e-6)
     with pytest.raises(ValueError, match="whole percentage"):
         build_datasets(digits_config(tfds_dir, validation_fraction=0.123))
+
+
+class BatchNormNoAxis(nn.Module):
+    """A model with BatchNorm that cannot sync it (no bn_axis_name field)."""
+
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        x = nn.BatchNorm(use_running_average=not train)(x.reshape((x.shape[0], -1)))
+        return nn.Dense(self.num_classes)(x)
+
+
+def test_synced_batchnorm_on_a_model_that_cannot_sync_is_an_error(tfds_dir, tmp_path,
+                                                                 compile_counter):
+    config = digits_config(tfds_dir, parallel="pmap", bn_mode="sync", num_epochs=1)
+    with pytest.raises(ValueError, match="bn_mode='sync' but BatchNormNoAxis has no bn_axis_name"):
+        train_and_evaluate(config, str(tmp_path), model=BatchNormNoAxis())
+    assert compile_counter.count == 0

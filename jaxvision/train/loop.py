@@ -171,7 +171,12 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
     input_shape = (1, *datasets.image_shape)
     init_state = functools.partial(create_train_state, model, tx, seed=config.seed,
                                    input_shape=input_shape, freeze=freeze)
-    freeze.check(jax.eval_shape(init_state).params)  # traces, compiles nothing
+    abstract_state = jax.eval_shape(init_state)  # traces, compiles nothing
+    freeze.check(abstract_state.params)
+    if not bn_synced and config.bn_mode == "sync" and abstract_state.batch_stats:
+        raise ValueError(f"config.bn_mode='sync' but {type(model).__name__} has no bn_axis_name "
+                         "field to sync its BatchNorm across devices under parallel='pmap'; use "
+                         "bn_mode='per_device', parallel='jit', or give the model that field")
     state = jax.jit(init_state, out_shardings=parallel.replicated)()
     train_step = parallel.compile_train_step(make_train_step(options, augment_fn))
     with_predictions = bool(task.evaluators())
