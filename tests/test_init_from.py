@@ -107,3 +107,37 @@ def test_a_torchvision_pth_starts_a_fine_tune_with_torchs_logits(tmp_path):
     ours = state.apply_fn(state.variables(), x, train=False)
     np.testing.assert_allclose(ours, torch_forward(reference, x.astype(np.float32)),
                                atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_resnet18_from_a_shapes_run_fine_tunes_a_new_head_on_a_frozen_backbone(tfds_dir,
+                                                                                tmp_path):
+    """The issue's case: a 10-class ResNet-18 trained on shapes starts a 5-class model with a
+    fresh head; with the backbone frozen, 50 steps leave every backbone parameter and BatchNorm
+    statistic bitwise as loaded, while the head learns."""
+    def config(**overrides):
+        c = digits_config(tfds_dir, dataset="shapes/cls32", model="resnet18", batch_size=32,
+                          eval_batch_size=100, num_epochs=1, eval_split="test[:200]")
+        c.update(overrides)
+        return c
+
+    source_config = config(num_classes=10, train_split="train[:800]")
+    train_and_evaluate(source_config, str(tmp_path / "source"))
+    source = _flat(train.load_state(str(tmp_path / "source"), source_config).variables())
+
+    target_config = config(num_classes=5, train_split="train[:1600]",
+                           init_from=str(tmp_path / "source"), init_dont_load=("head",),
+                           trainable=("head",))
+    summary = train_and_evaluate(target_config, str(tmp_path / "target"))
+    assert summary["step"] == 50
+    after = train.load_state(str(tmp_path / "target"), target_config)
+    ours = _flat(jax.device_get(after.variables()))
+    backbone = [path for path in ours if "head" not in path]
+    assert len(backbone) == 100  # 20 conv kernels, 20 BatchNorms: scale, bias, mean, var
+    for path in backbone:
+        np.testing.assert_array_equal(ours[path], source[path], err_msg=path)
+    model = models.create("resnet18", num_classes=5)
+    fresh = create_train_state(model, optax.sgd(0.1), seed=target_config.seed,
+                               input_shape=(1, 32, 32, 3))
+    assert not np.array_equal(ours["params/head/kernel"], fresh.params["head"]["kernel"])
+    assert {np.shape(leaf) for leaf in jax.tree.leaves(after.opt_state)} <= {(512, 5), (5,), ()}
