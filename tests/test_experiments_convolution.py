@@ -43,6 +43,7 @@ def test_receptive_fields_smoke(tmp_path):
         assert os.path.getsize(tmp_path / name) > 0
 
 
+@pytest.mark.slow  # keeps the default suite under its time budget
 def test_pooling_experiment_smoke(tmp_path):
     from experiments import pooling
 

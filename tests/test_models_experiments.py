@@ -25,6 +25,7 @@ def test_architectures_counts_flops_and_latency(tmp_path):
     assert os.path.exists(tmp_path / "report.md") and os.path.exists(tmp_path / "latency.png")
 
 
+@pytest.mark.slow  # keeps the default suite under its time budget
 def test_gap_vs_flatten_smoke(tmp_path):
     from experiments import gap_vs_flatten
 
@@ -69,6 +70,7 @@ def test_cam_is_the_weighted_sum_of_the_gap_features():
     np.testing.assert_allclose(raw, logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # keeps the default suite under its time budget
 def test_mlp_vs_cnn_smoke(tmp_path):
     from experiments import mlp_vs_cnn
 

@@ -105,6 +105,7 @@ def _resumed_from(output: str) -> int:
     return int(line.split("resumed from step ")[1].split()[0])
 
 
+@pytest.mark.slow  # keeps the default suite under its time budget
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tfds_dir, tmp_path, uninterrupted):
     code, _ = _run_until(tmp_path, tfds_dir, "saving checkpoint at step 8")  # mid-epoch 1
     assert code == -signal.SIGKILL
