@@ -156,13 +156,9 @@ class InputSpec:
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the spec as JSON, atomically (a crash leaves the old file or the new one)."""
-        path = os.fspath(path)
-        temporary = f"{path}.tmp-{os.getpid()}"
-        with open(temporary, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
+        from jaxvision.train.workdir import write_json_atomic
+
+        write_json_atomic(os.fspath(path), self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "InputSpec":

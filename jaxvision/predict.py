@@ -92,6 +92,7 @@ def predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from jaxvision import inference
+    from jaxvision.train.workdir import write_text_atomic
 
     if args.top_k < 1:
         raise ValueError(f"--top_k must be >= 1, got {args.top_k}")
@@ -101,24 +102,18 @@ def predict(args: argparse.Namespace) -> int:
     predictor = inference.load(args.workdir, step=args.step, batch_size=args.batch_size)
     for path in files:  # every file before any prediction: no half-done output
         inference.check_image_file(path, predictor.spec)
-    temporary = f"{args.output}.tmp-{os.getpid()}" if args.output else None
-    out = open(temporary, "w") if temporary else sys.stdout
-    try:
-        with tqdm(total=len(files), unit="image", file=sys.stderr, disable=not any_folder,
-                  dynamic_ncols=True) as progress:
-            for record in _records(predictor, files, top_k=args.top_k,
-                                   batch_size=args.batch_size, progress=progress):
-                out.write(json.dumps(record) + "\n")
-        out.flush()
-        if temporary:
-            os.fsync(out.fileno())
-            out.close()
-            os.replace(temporary, args.output)
-    except BaseException:
-        if temporary:
-            out.close()
-            os.remove(temporary)
-        raise
+    lines = []
+    with tqdm(total=len(files), unit="image", file=sys.stderr, disable=not any_folder,
+              dynamic_ncols=True) as progress:
+        for record in _records(predictor, files, top_k=args.top_k, batch_size=args.batch_size,
+                               progress=progress):
+            line = json.dumps(record) + "\n"
+            if args.output:
+                lines.append(line)
+            else:
+                sys.stdout.write(line)
+    if args.output:  # all or nothing: a stopped run leaves no half-written file
+        write_text_atomic(args.output, "".join(lines))
     return len(files)
 
 

@@ -16,6 +16,8 @@ import socket
 import sys
 import time
 
+from flax import traverse_util
+
 log = logging.getLogger("jaxvision.train")
 
 LOCK_FILE = ".lock"
@@ -102,18 +104,10 @@ def _describe_owner(path: str) -> str:
         return "owner unknown"
 
 
-def _flatten(tree, prefix: str = "") -> dict:
-    if isinstance(tree, dict):
-        flat = {}
-        for key, value in tree.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: tree}
-
-
 def config_differences(saved: dict, config: dict) -> list[str]:
     """``field: saved -> new`` for every field that changes the result."""
-    old, new = _flatten(saved), _flatten(config)
+    old = traverse_util.flatten_dict(saved, sep=".")
+    new = traverse_util.flatten_dict(config, sep=".")
     missing = object()
     lines = []
     for field in sorted(set(old) | set(new)):
