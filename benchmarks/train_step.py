@@ -15,10 +15,11 @@ from other processes on a shared machine hits them alike; compare ratios from on
 
 Variants (``--conv-impl``, comma-separated ``<conv impl>[/<dtype>]``):
 
-* ``xla``: the plain Flax model; XLA:CPU runs every convolution itself (through YNNPACK).
-* ``fast``: the same model with ``conv_general_dilated="fast"``
-  (``jaxvision.nn.fast_conv_general_dilated``): Winograd F(4x4, 3x3) batched GEMMs for the
-  3x3 stride-1 convolutions, im2col GEMMs for the strided, 1x1 and stem convolutions.
+* ``auto``: the model as ``models.create`` builds it, with no convolution option: the default
+  ``conv="auto"`` (``jaxvision.nn.fast_conv_general_dilated``): Winograd F(4x4, 3x3) batched
+  GEMMs for the 3x3 stride-1 convolutions, im2col GEMMs for the strided, 1x1 and stem ones.
+* ``xla``: the same model with ``conv="xla"``; XLA:CPU runs every convolution itself (through
+  YNNPACK).
 * ``.../bfloat16``: bfloat16 compute with float32 parameters (not the same arithmetic as the
   PyTorch side; for information only).
 
@@ -80,7 +81,7 @@ def parse_args(argv=None):
     parser.add_argument("--width", type=int, default=64, help="stem width (64 = ResNet-18)")
     parser.add_argument("--xla-flags", default="", help="extra XLA_FLAGS, set before JAX starts")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
-    parser.add_argument("--conv-impl", default="xla,fast",
+    parser.add_argument("--conv-impl", default="auto",
                         help="comma-separated jaxvision variants <conv impl>[/<dtype>], conv "
                         f"impl in {CONV_IMPLS}, dtype in {DTYPES} (default float32)")
     parser.add_argument("--matmul-size", type=int, default=2048)
@@ -93,7 +94,7 @@ def emit(record: dict) -> None:
 
 # ----------------------------------------------------------------------------- jax side
 
-CONV_IMPLS = ("xla", "fast")
+CONV_IMPLS = ("auto", "xla")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -115,7 +116,7 @@ def make_jax_step(args, variant: str):
     stages = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}[args.depth]
     model = ResNet(stage_sizes=stages, block=BasicBlock, num_classes=10, stem="cifar",
                    base_features=args.width, dtype=getattr(jnp, dtype),
-                   conv_general_dilated=conv_impl)
+                   **({} if conv_impl == "auto" else {"conv": conv_impl}))
     tx = optax.chain(optax.add_decayed_weights(5e-4), optax.sgd(0.1, momentum=0.9))
     shape = (args.batch, args.image_size, args.image_size, 3)
     variables = model.init(jax.random.key(0), jnp.zeros((1,) + shape[1:]), train=False)

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision import nn as jvnn
+from jaxvision.nn.layers import sync_batch_norm
 
 
 def param_leaves(module, input_shape):
@@ -104,7 +105,7 @@ def test_drop_path_drops_whole_examples_and_keeps_the_mean():
 def test_conv_bn_act_stride2_pads_like_pytorch():
     # 3x3 stride 2 on 8x8 with symmetric padding 1 samples pixel 0 at the first output's
     # centre row/col 0 (Flax "SAME" would pad (0, 1) and centre it at row 1).
-    conv = jvnn.ConvBNAct(1, 3, strides=2, batch_norm=False, activation=None)
+    conv = jvnn.ConvBNAct(1, 3, strides=2, norm=None, act=None)
     x = jnp.zeros((1, 8, 8, 1)).at[0, 0, 0, 0].set(1.0)
     kernel = jnp.zeros((3, 3, 1, 1)).at[1, 1, 0, 0].set(1.0)
     y = conv.apply({"params": {"conv": {"kernel": kernel, "bias": jnp.zeros(1)}}}, x, train=False)
@@ -134,8 +135,8 @@ def test_bottleneck_matches_torch():
     np.testing.assert_allclose(np.asarray(y).transpose(0, 3, 1, 2), expected.numpy(), atol=1e-5)
 
 
-def test_bn_axis_name_syncs_statistics_across_shards():
-    block = jvnn.ConvBNAct(4, 3, bn_axis_name="data")
+def test_synced_batch_norm_syncs_statistics_across_shards():
+    block = jvnn.ConvBNAct(4, 3, norm=sync_batch_norm("batch_norm", "data"))
     plain = jvnn.ConvBNAct(4, 3)
     x = jax.random.normal(jax.random.key(0), (8, 5, 5, 3)) * 3 + 1
     variables = plain.init(jax.random.key(1), x, train=False)

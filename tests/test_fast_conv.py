@@ -124,14 +124,6 @@ def test_fast_conv_routes_grouped_and_dilated_to_xla():
         x, w, (1, 1), ((2, 2), (2, 2)), rhs_dilation=(2, 2), dimension_numbers=DN))
 
 
-def test_resolve_conv():
-    assert fast.resolve_conv(None) is None and fast.resolve_conv("xla") is None
-    assert fast.resolve_conv("fast") is fast.fast_conv_general_dilated
-    assert fast.resolve_conv(lax.conv_general_dilated) is lax.conv_general_dilated
-    with pytest.raises(ValueError, match="unknown convolution 'winograd'"):
-        fast.resolve_conv("winograd")
-
-
 def test_resnet_with_fast_convs_trains_like_xla():
     """Same parameters, same logits and gradients: stride-1 Winograd, stride-2 and 1x1 im2col."""
     import optax
@@ -141,9 +133,9 @@ def test_resnet_with_fast_convs_trains_like_xla():
     x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
     labels = jnp.array([0, 1, 2, 3])
     results = []
-    for conv in ("xla", "fast"):
+    for conv in ("xla", "auto"):
         model = ResNet(stage_sizes=(1, 1), num_classes=4, stem="cifar", base_features=16,
-                       conv_general_dilated=conv)
+                       conv=conv)
         variables = model.init(jax.random.key(1), x, train=False)
 
         def loss(params):

@@ -6,6 +6,7 @@ import optax
 import pytest
 
 from jaxvision import models
+from jaxvision.nn.layers import sync_batch_norm
 from jaxvision.train import StepOptions, create_train_state, make_parallel, make_train_step
 
 NUM_STEPS = 4
@@ -21,9 +22,10 @@ def _batches(num_steps=NUM_STEPS, batch_size=32):
 
 def _train(mode, *, batch_norm, bn_sync=True, batches=None):
     parallel = make_parallel(mode)
-    model = models.create("small_cnn", num_classes=10, batch_norm=batch_norm, dropout_rate=0.0)
+    model = models.create("small_cnn", num_classes=10, norm="batch_norm" if batch_norm else None,
+                          dropout_rate=0.0)
     if mode == "pmap" and batch_norm and bn_sync:
-        model = model.clone(bn_axis_name="data")
+        model = model.clone(norm=sync_batch_norm(model.norm, "data"))
     state = parallel.place_state(create_train_state(model, optax.sgd(LR, momentum=0.9), seed=0,
                                                     input_shape=(1, 8, 8, 1)))
     options = StepOptions(learning_rate_fn=lambda step: LR, axis_name=parallel.axis_name,

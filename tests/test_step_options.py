@@ -41,7 +41,7 @@ def _max_diff(a, b):
 
 
 def test_gradient_accumulation_of_4x64_equals_one_batch_of_256():
-    model = models.create("small_cnn", num_classes=10, batch_norm=False, dropout_rate=0.0)
+    model = models.create("small_cnn", num_classes=10, norm=None, dropout_rate=0.0)
     batches = _batches(2, 256)
     whole, whole_metrics = _run(model, batches)
     accumulated, accum_metrics = _run(model, batches, grad_accum_steps=4)
@@ -67,7 +67,7 @@ def test_bfloat16_compute_tracks_float32_loss():
 
 
 def _sam_model():
-    return models.create("small_cnn", num_classes=10, batch_norm=False, dropout_rate=0.0,
+    return models.create("small_cnn", num_classes=10, norm=None, dropout_rate=0.0,
                          widths=(8,), hidden=16)
 
 

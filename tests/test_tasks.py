@@ -247,7 +247,7 @@ def test_a_validation_split_judges_the_run_and_the_test_split_is_scored_once(tfd
 
 
 class BatchNormNoAxis(nn.Module):
-    """A model with BatchNorm that cannot sync it (no bn_axis_name field)."""
+    """A model with BatchNorm that cannot sync it (no injectable `norm` field)."""
 
     num_classes: int = 10
 
@@ -260,6 +260,6 @@ class BatchNormNoAxis(nn.Module):
 def test_synced_batchnorm_on_a_model_that_cannot_sync_is_an_error(tfds_dir, tmp_path,
                                                                  compile_counter):
     config = digits_config(tfds_dir, parallel="pmap", bn_mode="sync", num_epochs=1)
-    with pytest.raises(ValueError, match="bn_mode='sync' but BatchNormNoAxis has no bn_axis_name"):
+    with pytest.raises(ValueError, match="bn_mode='sync' but BatchNormNoAxis has no BatchNorm `norm`"):
         train_and_evaluate(config, str(tmp_path), model=BatchNormNoAxis())
     assert compile_counter.count == 0

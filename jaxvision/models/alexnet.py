@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jaxvision.ops.pooling import adaptive_avg_pool
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
 
 # (features, kernel, stride, padding, max-pool after)
 _ALEXNET_CONVS = ((64, 11, 4, 2, True), (192, 5, 1, 2, True), (384, 3, 1, 1, False),
@@ -30,6 +31,8 @@ class AlexNet(Classifier):
     num_classes: int | None = 1000
     dropout_rate: float = 0.5
     dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    act: str | Activation = "relu"
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -43,12 +46,12 @@ class AlexNet(Classifier):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        conv, _, act = resolve_layers(self.conv, None, self.act, train=train, dtype=self.dtype)
         x = x.astype(self.dtype)
         maps = []
         for i, (features, kernel, stride, pad, pool) in enumerate(_ALEXNET_CONVS, start=1):
-            x = nn.Conv(features, (kernel, kernel), strides=(stride, stride),
-                        padding=((pad, pad), (pad, pad)), dtype=self.dtype, name=f"conv{i}")(x)
-            x = nn.relu(x)
+            x = act(conv(features, (kernel, kernel), strides=(stride, stride),
+                         padding=((pad, pad), (pad, pad)), name=f"conv{i}")(x))
             self.sow("intermediates", f"act{i}", x)
             if pool:
                 x = nn.max_pool(x, (3, 3), strides=(2, 2))
@@ -57,7 +60,7 @@ class AlexNet(Classifier):
         x = adaptive_avg_pool(x, 6).reshape((x.shape[0], -1))
         for i in (1, 2):
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-            x = nn.relu(nn.Dense(4096, dtype=self.dtype, name=f"fc{i}")(x))
+            x = act(nn.Dense(4096, dtype=self.dtype, name=f"fc{i}")(x))
         self.sow("intermediates", "pre_logits", x)
         return self.head_or_features(maps, x)
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
+from jaxvision.nn.layers import Activation, resolve_act
 
 
 class MLP(Classifier):
@@ -21,6 +22,7 @@ class MLP(Classifier):
     hidden: Sequence[int] = (256, 128)
     dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
+    act: str | Activation = "relu"  # see jaxvision.nn.layers
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -28,9 +30,10 @@ class MLP(Classifier):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        act = resolve_act(self.act)
         x = x.reshape((x.shape[0], -1)).astype(self.dtype)
         for i, width in enumerate(self.hidden):
-            x = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"dense{i}")(x))
+            x = act(nn.Dense(width, dtype=self.dtype, name=f"dense{i}")(x))
             self.sow("intermediates", f"hidden{i}", x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         return self.head_or_features([], x)

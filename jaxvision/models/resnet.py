@@ -9,16 +9,15 @@ dicts; parameter counts equal torchvision's
 from __future__ import annotations
 
 import functools
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.nn.blocks import (BasicBlock, Bottleneck, PreActBlock, batch_norm,
-                                 conv_kernel_init)
+from jaxvision.nn.blocks import BasicBlock, Bottleneck, PreActBlock, conv_kernel_init
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.conv import resolve_conv
 
 
 class ResNet(Classifier):
@@ -41,9 +40,14 @@ class ResNet(Classifier):
     se_reduction: int | None = None
     drop_path_rate: float = 0.0
     zero_init_residual: bool = False
-    bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
+
+    def layers(self, train: bool):
+        return resolve_layers(self.conv, self.norm, self.act, train=train, dtype=self.dtype,
+                              kernel_init=conv_kernel_init, use_bias=False)
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -55,21 +59,16 @@ class ResNet(Classifier):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        conv, norm, act = layers = self.layers(train)
         x = x.astype(self.dtype)
         if self.stem == "imagenet":
-            x = nn.Conv(self.base_features, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
-                        use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                        conv_general_dilated=resolve_conv(self.conv_general_dilated),
-                        name="conv1")(x)
+            x = conv(self.base_features, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
+                     name="conv1")(x)
         elif self.stem == "cifar":
-            x = nn.Conv(self.base_features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                        kernel_init=conv_kernel_init, dtype=self.dtype,
-                        conv_general_dilated=resolve_conv(self.conv_general_dilated),
-                        name="conv1")(x)
+            x = conv(self.base_features, (3, 3), padding=((1, 1), (1, 1)), name="conv1")(x)
         else:
             raise ValueError(f"unknown stem {self.stem!r}; use 'imagenet' or 'cifar'")
-        x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
-                               name="bn1")(x))
+        x = act(norm(name="bn1")(x))
         if self.stem == "imagenet":
             x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         self.sow("intermediates", "stem", x)
@@ -87,9 +86,7 @@ class ResNet(Classifier):
                     se_reduction=self.se_reduction,
                     drop_path_rate=self.drop_path_rate * block_index / max(total_blocks - 1, 1),
                     zero_init_last_bn=self.zero_init_residual,
-                    bn_axis_name=self.bn_axis_name,
-                    dtype=self.dtype,
-                    conv_general_dilated=self.conv_general_dilated,
+                    **layers._asdict(),
                     name=f"layer{stage + 1}_{j}",
                     **extra,
                 )(x, train=train)
@@ -113,9 +110,14 @@ class CifarResNet(Classifier):
     widths: Sequence[int] = (16, 32, 64)
     shortcut_kind: Literal["option_a", "projection"] = "option_a"
     drop_path_rate: float = 0.0
-    bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
+
+    def layers(self, train: bool):
+        return resolve_layers(self.conv, self.norm, self.act, train=train, dtype=self.dtype,
+                              kernel_init=conv_kernel_init, use_bias=False)
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -128,21 +130,17 @@ class CifarResNet(Classifier):
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110, ...), "
                              f"got {self.depth}")
         n = (self.depth - 2) // 6
+        conv, norm, act = layers = self.layers(train)
         x = x.astype(self.dtype)
-        x = nn.Conv(self.widths[0], (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv1")(x)
-        x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
-                               name="bn1")(x))
+        x = conv(self.widths[0], (3, 3), padding=((1, 1), (1, 1)), name="conv1")(x)
+        x = act(norm(name="bn1")(x))
         self.sow("intermediates", "stem", x)
         maps = [x]
         for stage, width in enumerate(self.widths):
             for j in range(n):
                 x = BasicBlock(width, strides=2 if stage > 0 and j == 0 else 1,
                                shortcut_kind=self.shortcut_kind,
-                               drop_path_rate=self.drop_path_rate,
-                               bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                               conv_general_dilated=self.conv_general_dilated,
+                               drop_path_rate=self.drop_path_rate, **layers._asdict(),
                                name=f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
             maps.append(x)
@@ -165,9 +163,14 @@ class WideResNet(Classifier):
     num_classes: int | None = 10
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
-    bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
+
+    def layers(self, train: bool):
+        return resolve_layers(self.conv, self.norm, self.act, train=train, dtype=self.dtype,
+                              kernel_init=conv_kernel_init, use_bias=False)
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -179,10 +182,9 @@ class WideResNet(Classifier):
         if (self.depth - 4) % 6 != 0:
             raise ValueError(f"WideResNet depth must be 6n+4 (16, 22, 28, 40, ...), got {self.depth}")
         n = (self.depth - 4) // 6
+        conv, norm, act = layers = self.layers(train)
         x = x.astype(self.dtype)
-        x = nn.Conv(16, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv1")(x)
+        x = conv(16, (3, 3), padding=((1, 1), (1, 1)), name="conv1")(x)
         self.sow("intermediates", "stem", x)
         maps = [x]
         for stage, width in enumerate((16, 32, 64)):
@@ -190,14 +192,11 @@ class WideResNet(Classifier):
                 x = PreActBlock(width * self.widen_factor,
                                 strides=2 if stage > 0 and j == 0 else 1,
                                 dropout_rate=self.dropout_rate,
-                                drop_path_rate=self.drop_path_rate,
-                                bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                                conv_general_dilated=self.conv_general_dilated,
+                                drop_path_rate=self.drop_path_rate, **layers._asdict(),
                                 name=f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
             maps.append(x)
-        x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
-                               name="bn_final")(x))
+        x = act(norm(name="bn_final")(x))
         maps[-1] = x
         x = jnp.mean(x, axis=(1, 2))
         self.sow("intermediates", "pre_logits", x)

@@ -8,15 +8,14 @@ input size).
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.nn.blocks import batch_norm
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.conv import resolve_conv
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
 
 
 class SimpleCNN(Classifier):
@@ -27,9 +26,10 @@ class SimpleCNN(Classifier):
     num_classes: int | None = 10
     widths: Sequence[int] = (32, 64, 128)
     head: Literal["gap", "flatten"] = "gap"
-    bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -40,14 +40,13 @@ class SimpleCNN(Classifier):
     def __call__(self, x, *, train: bool):
         if self.head not in ("gap", "flatten"):
             raise ValueError(f"SimpleCNN head must be 'gap' or 'flatten', got {self.head!r}")
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         dtype=self.dtype)
         x = x.astype(self.dtype)
         maps = []
         for i, width in enumerate(self.widths, start=1):
-            x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
-                        name=f"conv{i}",
-                        conv_general_dilated=resolve_conv(self.conv_general_dilated))(x)
-            x = nn.relu(batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
-                                   name=f"bn{i}")(x))
+            x = conv(width, (3, 3), padding=((1, 1), (1, 1)), name=f"conv{i}")(x)
+            x = act(norm(name=f"bn{i}")(x))
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
             self.sow("intermediates", f"block{i}", x)
             maps.append(x)

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.conv import resolve_conv
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
 
 
 class SmallCNN(Classifier):
     """[Conv3x3 -> BN -> ReLU] blocks with 2x2 max-pooling after each stage, then a dropout head.
 
-    ``batch_norm=False`` gives the same network without normalisation (used to test the
-    parallel engine where BatchNorm semantics would otherwise differ). ``num_classes=None``:
+    ``norm=None`` gives the same network without normalisation (used to test the parallel
+    engine where BatchNorm semantics would otherwise differ). ``num_classes=None``:
     features ``c1``, ``c2``, ... (each stage after its pool) and ``pre_logits`` (after ``fc``,
     the hidden layer).
     """
@@ -25,11 +25,10 @@ class SmallCNN(Classifier):
     widths: Sequence[int] = (32, 64)
     hidden: int = 128
     dropout_rate: float = 0.25
-    batch_norm: bool = True
-    bn_momentum: float = 0.9
-    bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef | None = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -37,22 +36,21 @@ class SmallCNN(Classifier):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         dtype=self.dtype)
         x = x.astype(self.dtype)
         maps = []
         for i, width in enumerate(self.widths):
-            x = nn.Conv(width, (3, 3), padding=1, use_bias=not self.batch_norm,
-                        dtype=self.dtype, name=f"conv{i}",
-                        conv_general_dilated=resolve_conv(self.conv_general_dilated))(x)
-            if self.batch_norm:
-                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                                 axis_name=self.bn_axis_name, dtype=self.dtype, name=f"bn{i}")(x)
-            x = nn.relu(x)
+            x = conv(width, (3, 3), padding=1, use_bias=norm is None, name=f"conv{i}")(x)
+            if norm is not None:
+                x = norm(name=f"bn{i}")(x)
+            x = act(x)
             self.sow("intermediates", f"stage{i}", x)
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
             maps.append(x)
         x = x.reshape((x.shape[0], -1))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc")(x))
+        x = act(nn.Dense(self.hidden, dtype=self.dtype, name="fc")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         return self.head_or_features(maps, x)
 

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.models.registry import register
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
 
 
 def _upsample2(x: jax.Array) -> jax.Array:
@@ -24,9 +25,10 @@ def _upsample2(x: jax.Array) -> jax.Array:
 class TinyFCN(nn.Module):
     num_classes: int = 2
     widths: Sequence[int] = (16, 32, 64)
-    bn_momentum: float = 0.9
-    bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -34,20 +36,19 @@ class TinyFCN(nn.Module):
         if x.shape[1] % factor or x.shape[2] % factor:
             raise ValueError(f"TinyFCN needs a height and width divisible by {factor}, got "
                              f"{x.shape[1:3]}")
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         dtype=self.dtype)
         x = x.astype(self.dtype)
         skips = []
         for i, width in enumerate(self.widths):
-            x = nn.Conv(width, (3, 3), padding=1, use_bias=False, dtype=self.dtype,
-                        name=f"conv{i}")(x)
-            x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                             axis_name=self.bn_axis_name, dtype=self.dtype, name=f"bn{i}")(x)
-            x = nn.relu(x)
+            x = conv(width, (3, 3), padding=1, use_bias=False, name=f"conv{i}")(x)
+            x = act(norm(name=f"bn{i}")(x))
             skips.append(x)
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
         for i, skip in reversed(list(enumerate(skips))):
-            x = nn.Conv(skip.shape[-1], (1, 1), dtype=self.dtype, name=f"up{i}")(_upsample2(x))
-            x = nn.relu(x + skip)
-        return nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
+            x = conv(skip.shape[-1], (1, 1), name=f"up{i}")(_upsample2(x))
+            x = act(x + skip)
+        return conv(self.num_classes, (1, 1), name="head")(x)
 
 
 @register("tiny_fcn")

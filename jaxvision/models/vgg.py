@@ -8,16 +8,16 @@ permutes torchvision's NCHW-ordered ``classifier.0`` weight to match.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.nn.blocks import batch_norm, conv_kernel_init
+from jaxvision.nn.blocks import conv_kernel_init
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
 from jaxvision.ops.pooling import adaptive_avg_pool
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.conv import resolve_conv
 
 # Stage layouts: number of 3x3 convs per stage (widths 64, 128, 256, 512, 512).
 VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
@@ -36,12 +36,12 @@ class VGG(Classifier):
 
     stage_sizes: Sequence[int] = VGG_STAGES[16]
     num_classes: int | None = 1000
-    batch_norm: bool = False
     dropout_rate: float = 0.5
     hidden: int = 4096
-    bn_axis_name: str | None = None
     dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef | None = None  # "batch_norm": VGG-BN
+    act: str | Activation = "relu"
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -50,18 +50,17 @@ class VGG(Classifier):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         dtype=self.dtype, kernel_init=conv_kernel_init)
         x = x.astype(self.dtype)
         maps = []
         index = 0
         for stage, (num_convs, width) in enumerate(zip(self.stage_sizes, _VGG_WIDTHS), start=1):
             for _ in range(num_convs):
-                x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=conv_kernel_init,
-                            dtype=self.dtype, name=f"conv{index}",
-                            conv_general_dilated=resolve_conv(self.conv_general_dilated))(x)
-                if self.batch_norm:
-                    x = batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
-                                   name=f"bn{index}")(x)
-                x = nn.relu(x)
+                x = conv(width, (3, 3), padding=((1, 1), (1, 1)), name=f"conv{index}")(x)
+                if norm is not None:
+                    x = norm(name=f"bn{index}")(x)
+                x = act(x)
                 index += 1
             self.sow("intermediates", f"stage{stage}", x)
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
@@ -70,15 +69,16 @@ class VGG(Classifier):
         x = adaptive_avg_pool(x, 7).reshape((x.shape[0], -1))
         dense_init = nn.initializers.normal(0.01)
         for i in (1, 2):
-            x = nn.relu(nn.Dense(self.hidden, kernel_init=dense_init, dtype=self.dtype,
-                                 name=f"fc{i}")(x))
+            x = act(nn.Dense(self.hidden, kernel_init=dense_init, dtype=self.dtype,
+                             name=f"fc{i}")(x))
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         self.sow("intermediates", "pre_logits", x)
         return self.head_or_features(maps, x, kernel_init=dense_init)
 
 
 def _vgg(depth: int, bn: bool, **kwargs) -> VGG:
-    return VGG(**{"stage_sizes": VGG_STAGES[depth], "batch_norm": bn, **kwargs})
+    return VGG(**{"stage_sizes": VGG_STAGES[depth], "norm": "batch_norm" if bn else None,
+                  **kwargs})
 
 
 def _register_all() -> None:

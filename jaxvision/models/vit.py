@@ -15,6 +15,10 @@ import jax.numpy as jnp
 
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+
+# torchvision's and the paper's LayerNorm epsilon (PyTorch's own default is 1e-5).
+VIT_NORM = functools.partial(nn.LayerNorm, epsilon=1e-6)
 
 
 def resize_pos_embedding(pos_embedding: jax.Array, grid: tuple[int, int], *,
@@ -49,14 +53,17 @@ class EncoderBlock(nn.Module):
     dropout_rate: float = 0.0
     attention_dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
+    norm: str | ModuleDef = VIT_NORM
+    act: str | Activation = "gelu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        _, norm, act = resolve_layers("xla", self.norm, self.act, train=train, dtype=self.dtype)
         batch, tokens, dim = x.shape
         if dim % self.num_heads:
             raise ValueError(f"hidden size {dim} is not divisible by num_heads={self.num_heads}")
         head_dim = dim // self.num_heads
-        y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln_1")(x)
+        y = norm(name="ln_1")(x)
         qkv = nn.Dense(3 * dim, dtype=self.dtype, name="qkv")(y)
         q, k, v = jnp.split(qkv.reshape(batch, tokens, 3, self.num_heads, head_dim), 3, axis=2)
         q, k, v = (t[:, :, 0] for t in (q, k, v))
@@ -66,8 +73,8 @@ class EncoderBlock(nn.Module):
         y = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, tokens, dim)
         y = nn.Dense(dim, dtype=self.dtype, name="out_proj")(y)
         x = x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
-        y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln_2")(x)
-        y = nn.gelu(nn.Dense(self.mlp_dim, dtype=self.dtype, name="mlp_fc1")(y), approximate=False)
+        y = norm(name="ln_2")(x)
+        y = act(nn.Dense(self.mlp_dim, dtype=self.dtype, name="mlp_fc1")(y))
         y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
         y = nn.Dense(dim, dtype=self.dtype, name="mlp_fc2")(y)
         return x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
@@ -93,6 +100,9 @@ class ViT(Classifier):
     dropout_rate: float = 0.0
     attention_dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
+    norm: str | ModuleDef = VIT_NORM
+    act: str | Activation = "gelu"
 
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -105,8 +115,10 @@ class ViT(Classifier):
         if x.shape[1] % p or x.shape[2] % p:
             raise ValueError(f"image size {x.shape[1:3]} is not a multiple of patch_size={p}; "
                              "resize or crop the input")
-        x = nn.Conv(self.hidden_size, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype,
-                    name="conv_proj")(x.astype(self.dtype))
+        conv, norm, _ = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                       dtype=self.dtype)
+        x = conv(self.hidden_size, (p, p), strides=(p, p), padding="VALID",
+                 name="conv_proj")(x.astype(self.dtype))
         batch, grid_h, grid_w, dim = x.shape
         self.sow("intermediates", "patch_embed", x)
         stem = x
@@ -121,9 +133,10 @@ class ViT(Classifier):
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         for i in range(self.num_layers):
             x = EncoderBlock(self.num_heads, self.mlp_dim, self.dropout_rate,
-                             self.attention_dropout_rate, dtype=self.dtype,
+                             self.attention_dropout_rate, dtype=self.dtype, norm=norm,
+                             act=self.act,
                              name=f"encoder_layer_{i}")(x, train=train)
-        x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="encoder_norm")(x)
+        x = norm(name="encoder_norm")(x)
         tokens = x[:, 1:].reshape(batch, grid_h, grid_w, dim)
         self.sow("intermediates", "features", tokens)
         x = x[:, 0]

@@ -1,5 +1,6 @@
-"""jaxvision.nn: reusable Flax blocks (conv-BN-act, residual, SE, inverted residual, ...),
-regularisation layers and initialisers."""
+"""jaxvision.nn: reusable Flax blocks (conv-BN-act, residual, SE, inverted residual, ...), the
+injectable ``conv``/``norm``/``act`` layers they are built from, regularisation layers and
+initialisers."""
 
 from jaxvision.nn.blocks import (
     BasicBlock,
@@ -14,7 +15,8 @@ from jaxvision.nn.blocks import (
     SEBlock,
     symmetric_padding,
 )
-from jaxvision.nn.conv import fast_conv_general_dilated, resolve_conv
+from jaxvision.nn.conv import fast_conv_general_dilated
+from jaxvision.nn.layers import ACTS, CONVS, NORMS, ModuleDef, resolve_layers
 from jaxvision.nn.init import get_initializer, reinitialize
 from jaxvision.nn.regularization import (
     DropBlock,
@@ -29,7 +31,8 @@ from jaxvision.nn.regularization import (
 __all__ = [
     "BasicBlock", "Bottleneck", "ConvBNAct", "DenseBlock", "DenseLayer", "DepthwiseSeparableConv",
     "DropPath", "InceptionBlock", "InvertedResidual", "PreActBlock", "SEBlock",
-    "fast_conv_general_dilated", "resolve_conv", "symmetric_padding",
+    "fast_conv_general_dilated", "symmetric_padding",
+    "ACTS", "CONVS", "NORMS", "ModuleDef", "resolve_layers",
     "DropBlock", "SpatialDropout", "StochasticDepth", "drop_block_mask", "drop_path",
     "get_initializer", "linear_drop_path_rates", "reinitialize",
 ]

@@ -1,26 +1,26 @@
 """Reusable CNN building blocks (Flax Linen), laid out so torchvision weights map one to one.
 
-Every block takes ``x`` in NHWC and ``train`` as a keyword; BatchNorm uses PyTorch's defaults
-(momentum 0.9 in Flax terms, epsilon 1e-5) and an optional ``bn_axis_name`` for synced
-statistics under ``shard_map``. Convolutions use explicit symmetric padding so that stride-2
-layers sample the same pixels as PyTorch (Flax ``"SAME"`` pads asymmetrically).
+Every block takes ``x`` in NHWC and ``train`` as a keyword, and its layers as ``conv``,
+``norm`` and ``act`` (names or constructors, see :mod:`jaxvision.nn.layers`): BatchNorm with
+PyTorch's defaults, the fast convolution and ReLU unless told otherwise, so that synced, frozen,
+Group- or LayerNorm are each one argument. Convolutions use explicit symmetric padding so that
+stride-2 layers sample the same pixels as PyTorch (Flax ``"SAME"`` pads asymmetrically).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxvision.nn.conv import resolve_conv
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, with_defaults
 from jaxvision.nn.regularization import DropPath
-
-Activation = Callable[[jax.Array], jax.Array]
 
 # He-normal with fan_out, as torchvision initialises ResNet/VGG convolutions.
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+zeros = nn.initializers.zeros
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -38,18 +38,11 @@ def symmetric_padding(kernel_size: int | Sequence[int], dilation: int = 1) -> tu
     return tuple(((k - 1) * dilation // 2,) * 2 for k in _pair(kernel_size))
 
 
-def batch_norm(*, train: bool, axis_name: str | None, dtype, name: str,
-               scale_init=nn.initializers.ones) -> nn.BatchNorm:
-    """BatchNorm with PyTorch's defaults (momentum 0.1 there == 0.9 here, epsilon 1e-5)."""
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                        axis_name=axis_name, dtype=dtype, scale_init=scale_init, name=name)
-
-
 class ConvBNAct(nn.Module):
-    """Conv -> BatchNorm -> activation (torchvision ``Conv2dNormActivation``).
+    """Conv -> norm -> activation (torchvision ``Conv2dNormActivation``).
 
-    ``activation=None`` leaves the output linear (e.g. the last conv of a residual branch);
-    ``batch_norm=False`` gives a biased conv instead.
+    ``act=None`` leaves the output linear (e.g. the last conv of a residual branch);
+    ``norm=None`` gives a biased conv instead.
     """
 
     features: int
@@ -58,27 +51,23 @@ class ConvBNAct(nn.Module):
     padding: Sequence[tuple[int, int]] | None = None  # None: symmetric "same" padding
     dilation: int = 1
     groups: int = 1
-    activation: Activation | None = nn.relu
-    batch_norm: bool = True
-    bn_zero_init: bool = False
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    norm_zero_init: bool = False
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef | None = "batch_norm"
+    act: str | Activation | None = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         kernel_init=conv_kernel_init)
         padding = self.padding if self.padding is not None else symmetric_padding(
             self.kernel_size, self.dilation)
-        x = nn.Conv(self.features, _pair(self.kernel_size), strides=_pair(self.strides),
-                    padding=padding, kernel_dilation=_pair(self.dilation),
-                    feature_group_count=self.groups, use_bias=not self.batch_norm,
-                    kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv")(x)
-        if self.batch_norm:
-            x = batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype, name="bn",
-                           scale_init=nn.initializers.zeros if self.bn_zero_init
-                           else nn.initializers.ones)(x)
-        return self.activation(x) if self.activation is not None else x
+        x = conv(self.features, _pair(self.kernel_size), strides=_pair(self.strides),
+                 padding=padding, kernel_dilation=_pair(self.dilation),
+                 feature_group_count=self.groups, use_bias=norm is None, name="conv")(x)
+        if norm is not None:
+            x = norm(name="bn", **(dict(scale_init=zeros) if self.norm_zero_init else {}))(x)
+        return act(x) if act is not None else x
 
 
 class SEBlock(nn.Module):
@@ -90,7 +79,6 @@ class SEBlock(nn.Module):
 
     reduction: int = 16
     min_width: int = 1
-    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
@@ -99,8 +87,8 @@ class SEBlock(nn.Module):
             raise ValueError(f"SEBlock reduction must be >= 1, got {self.reduction}")
         squeezed = jnp.mean(x, axis=(1, 2), keepdims=True)
         hidden = max(channels // self.reduction, self.min_width)
-        s = nn.relu(nn.Dense(hidden, dtype=self.dtype, name="fc1")(squeezed))
-        s = nn.sigmoid(nn.Dense(channels, dtype=self.dtype, name="fc2")(s))
+        s = nn.relu(nn.Dense(hidden, dtype=x.dtype, name="fc1")(squeezed))
+        s = nn.sigmoid(nn.Dense(channels, dtype=x.dtype, name="fc2")(s))
         return x * s
 
 
@@ -120,9 +108,13 @@ ShortcutKind = Literal["projection", "option_a"]
 
 
 class _ResidualBase(nn.Module):
-    """Shared shortcut / SE / DropPath logic of the residual blocks."""
+    """Shared layers / shortcut / SE / DropPath logic of the residual blocks."""
 
-    def shortcut(self, x, out_features: int, *, train: bool):
+    def layers(self, train: bool):
+        return resolve_layers(self.conv, self.norm, self.act, train=train,
+                              kernel_init=conv_kernel_init)
+
+    def shortcut(self, x, out_features: int, conv, norm):
         strides = self.strides
         if x.shape[-1] == out_features and strides == 1:
             return x
@@ -131,18 +123,18 @@ class _ResidualBase(nn.Module):
         if self.shortcut_kind != "projection":
             raise ValueError(f"unknown shortcut_kind {self.shortcut_kind!r}; "
                              "use 'projection' or 'option_a'")
-        x = nn.Conv(out_features, (1, 1), strides=(strides, strides), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated),
-                    name="downsample_conv")(x)
-        return batch_norm(train=train, axis_name=self.bn_axis_name, dtype=self.dtype,
-                          name="downsample_bn")(x)
+        x = conv(out_features, (1, 1), strides=(strides, strides), use_bias=False,
+                 name="downsample_conv")(x)
+        return norm(name="downsample_bn")(x)
 
-    def merge(self, residual, branch, *, train: bool):
+    def merge(self, residual, branch, act, *, train: bool):
         if self.se_reduction:
-            branch = SEBlock(self.se_reduction, dtype=self.dtype, name="se")(branch)
+            branch = SEBlock(self.se_reduction, name="se")(branch)
         branch = DropPath(self.drop_path_rate, name="drop_path")(branch, train=train)
-        return nn.relu(residual + branch)
+        return act(residual + branch)
+
+    def last_norm(self, norm, name: str):
+        return norm(name=name, **(dict(scale_init=zeros) if self.zero_init_last_bn else {}))
 
 
 class BasicBlock(_ResidualBase):
@@ -159,25 +151,20 @@ class BasicBlock(_ResidualBase):
     se_reduction: int | None = None
     drop_path_rate: float = 0.0
     zero_init_last_bn: bool = False
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
     expansion = 1
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
-        y = nn.Conv(self.features, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
-                    use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated),
-                    name="conv1")(x)
-        y = nn.relu(batch_norm(name="bn1", **bn)(y))
-        y = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                    kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated), name="conv2")(y)
-        y = batch_norm(name="bn2", scale_init=nn.initializers.zeros if self.zero_init_last_bn
-                       else nn.initializers.ones, **bn)(y)
-        return self.merge(self.shortcut(x, self.features, train=train), y, train=train)
+        conv, norm, act = self.layers(train)
+        y = conv(self.features, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
+                 use_bias=False, name="conv1")(x)
+        y = act(norm(name="bn1")(y))
+        y = conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="conv2")(y)
+        y = self.last_norm(norm, "bn2")(y)
+        return self.merge(self.shortcut(x, self.features, conv, norm), y, act, train=train)
 
 
 class Bottleneck(_ResidualBase):
@@ -196,26 +183,22 @@ class Bottleneck(_ResidualBase):
     se_reduction: int | None = None
     drop_path_rate: float = 0.0
     zero_init_last_bn: bool = False
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
+        conv, norm, act = self.layers(train)
+        conv = with_defaults(conv, use_bias=False)
         width = int(self.features * (self.base_width / 64.0)) * self.groups
         out_features = self.features * self.expansion
-        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated))
-        y = nn.Conv(width, (1, 1), name="conv1", **conv)(x)
-        y = nn.relu(batch_norm(name="bn1", **bn)(y))
-        y = nn.Conv(width, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
-                    feature_group_count=self.groups, name="conv2", **conv)(y)
-        y = nn.relu(batch_norm(name="bn2", **bn)(y))
-        y = nn.Conv(out_features, (1, 1), name="conv3", **conv)(y)
-        y = batch_norm(name="bn3", scale_init=nn.initializers.zeros if self.zero_init_last_bn
-                       else nn.initializers.ones, **bn)(y)
-        return self.merge(self.shortcut(x, out_features, train=train), y, train=train)
+        y = act(norm(name="bn1")(conv(width, (1, 1), name="conv1")(x)))
+        y = conv(width, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
+                 feature_group_count=self.groups, name="conv2")(y)
+        y = act(norm(name="bn2")(y))
+        y = self.last_norm(norm, "bn3")(conv(out_features, (1, 1), name="conv3")(y))
+        return self.merge(self.shortcut(x, out_features, conv, norm), y, act, train=train)
 
 
 class PreActBlock(nn.Module):
@@ -229,26 +212,25 @@ class PreActBlock(nn.Module):
     strides: int = 1
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
-    conv_general_dilated: str | Callable | None = None  # "fast": see nn.resolve_conv
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
-        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype,
-                    conv_general_dilated=resolve_conv(self.conv_general_dilated))
-        pre = nn.relu(batch_norm(name="bn1", **bn)(x))
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         kernel_init=conv_kernel_init, use_bias=False)
+        pre = act(norm(name="bn1")(x))
         if x.shape[-1] != self.features or self.strides != 1:
-            shortcut = nn.Conv(self.features, (1, 1), strides=(self.strides,) * 2,
-                               name="shortcut_conv", **conv)(pre)
+            shortcut = conv(self.features, (1, 1), strides=(self.strides,) * 2,
+                            name="shortcut_conv")(pre)
         else:
             shortcut = x
-        y = nn.Conv(self.features, (3, 3), strides=(self.strides,) * 2,
-                    padding=((1, 1), (1, 1)), name="conv1", **conv)(pre)
-        y = nn.relu(batch_norm(name="bn2", **bn)(y))
+        y = conv(self.features, (3, 3), strides=(self.strides,) * 2,
+                 padding=((1, 1), (1, 1)), name="conv1")(pre)
+        y = act(norm(name="bn2")(y))
         y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
-        y = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), name="conv2", **conv)(y)
+        y = conv(self.features, (3, 3), padding=((1, 1), (1, 1)), name="conv2")(y)
         y = DropPath(self.drop_path_rate, name="drop_path")(y, train=train)
         return shortcut + y
 
@@ -262,16 +244,16 @@ class DepthwiseSeparableConv(nn.Module):
     features: int
     strides: int = 1
     kernel_size: int = 3
-    activation: Activation = nn.relu
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        common = dict(bn_axis_name=self.bn_axis_name, dtype=self.dtype, activation=self.activation)
+        layers = dict(conv=self.conv, norm=self.norm, act=self.act)
         x = ConvBNAct(x.shape[-1], self.kernel_size, strides=self.strides, groups=x.shape[-1],
-                      name="depthwise", **common)(x, train=train)
-        return ConvBNAct(self.features, 1, name="pointwise", **common)(x, train=train)
+                      name="depthwise", **layers)(x, train=train)
+        return ConvBNAct(self.features, 1, name="pointwise", **layers)(x, train=train)
 
 
 class InvertedResidual(nn.Module):
@@ -286,22 +268,23 @@ class InvertedResidual(nn.Module):
     expand_ratio: int = 6
     se_reduction: int | None = None
     drop_path_rate: float = 0.0
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu6"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        common = dict(bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+        layers = dict(conv=self.conv, norm=self.norm)
         in_features = x.shape[-1]
         hidden = in_features * self.expand_ratio
         y = x
         if self.expand_ratio != 1:
-            y = ConvBNAct(hidden, 1, activation=nn.relu6, name="expand", **common)(y, train=train)
-        y = ConvBNAct(hidden, 3, strides=self.strides, groups=hidden, activation=nn.relu6,
-                      name="depthwise", **common)(y, train=train)
+            y = ConvBNAct(hidden, 1, act=self.act, name="expand", **layers)(y, train=train)
+        y = ConvBNAct(hidden, 3, strides=self.strides, groups=hidden, act=self.act,
+                      name="depthwise", **layers)(y, train=train)
         if self.se_reduction:
-            y = SEBlock(self.se_reduction, dtype=self.dtype, name="se")(y)
-        y = ConvBNAct(self.features, 1, activation=None, name="project", **common)(y, train=train)
+            y = SEBlock(self.se_reduction, name="se")(y)
+        y = ConvBNAct(self.features, 1, act=None, name="project", **layers)(y, train=train)
         if self.strides == 1 and in_features == self.features:
             return x + DropPath(self.drop_path_rate, name="drop_path")(y, train=train)
         return y
@@ -320,19 +303,22 @@ class InceptionBlock(nn.Module):
     b5_reduce: int
     b5: int
     pool_proj: int
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        common = dict(bn_axis_name=self.bn_axis_name, dtype=self.dtype)
-        branch1 = ConvBNAct(self.b1, 1, name="branch1", **common)(x, train=train)
-        branch3 = ConvBNAct(self.b3_reduce, 1, name="branch3_reduce", **common)(x, train=train)
-        branch3 = ConvBNAct(self.b3, 3, name="branch3", **common)(branch3, train=train)
-        branch5 = ConvBNAct(self.b5_reduce, 1, name="branch5_reduce", **common)(x, train=train)
-        branch5 = ConvBNAct(self.b5, 5, name="branch5", **common)(branch5, train=train)
+        def unit(features, kernel, name):
+            return ConvBNAct(features, kernel, conv=self.conv, norm=self.norm, act=self.act,
+                             name=name)
+        branch1 = unit(self.b1, 1, "branch1")(x, train=train)
+        branch3 = unit(self.b3_reduce, 1, "branch3_reduce")(x, train=train)
+        branch3 = unit(self.b3, 3, "branch3")(branch3, train=train)
+        branch5 = unit(self.b5_reduce, 1, "branch5_reduce")(x, train=train)
+        branch5 = unit(self.b5, 5, "branch5")(branch5, train=train)
         pooled = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
-        pooled = ConvBNAct(self.pool_proj, 1, name="pool_proj", **common)(pooled, train=train)
+        pooled = unit(self.pool_proj, 1, "pool_proj")(pooled, train=train)
         return jnp.concatenate([branch1, branch3, branch5, pooled], axis=-1)
 
 
@@ -342,17 +328,18 @@ class DenseLayer(nn.Module):
     growth_rate: int
     bn_size: int = 4
     dropout_rate: float = 0.0
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        bn = dict(train=train, axis_name=self.bn_axis_name, dtype=self.dtype)
-        conv = dict(use_bias=False, kernel_init=conv_kernel_init, dtype=self.dtype)
-        y = nn.relu(batch_norm(name="norm1", **bn)(x))
-        y = nn.Conv(self.bn_size * self.growth_rate, (1, 1), name="conv1", **conv)(y)
-        y = nn.relu(batch_norm(name="norm2", **bn)(y))
-        y = nn.Conv(self.growth_rate, (3, 3), padding=((1, 1), (1, 1)), name="conv2", **conv)(y)
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         kernel_init=conv_kernel_init, use_bias=False)
+        y = act(norm(name="norm1")(x))
+        y = conv(self.bn_size * self.growth_rate, (1, 1), name="conv1")(y)
+        y = act(norm(name="norm2")(y))
+        y = conv(self.growth_rate, (3, 3), padding=((1, 1), (1, 1)), name="conv2")(y)
         return nn.Dropout(self.dropout_rate, deterministic=not train)(y)
 
 
@@ -366,14 +353,15 @@ class DenseBlock(nn.Module):
     growth_rate: int = 32
     bn_size: int = 4
     dropout_rate: float = 0.0
-    bn_axis_name: str | None = None
-    dtype: jnp.dtype = jnp.float32
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef = "batch_norm"
+    act: str | Activation = "relu"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         for i in range(self.num_layers):
-            y = DenseLayer(self.growth_rate, self.bn_size, self.dropout_rate,
-                           bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+            y = DenseLayer(self.growth_rate, self.bn_size, self.dropout_rate, conv=self.conv,
+                           norm=self.norm, act=self.act,
                            name=f"denselayer{i + 1}")(x, train=train)
             x = jnp.concatenate([x, y], axis=-1)
         return x

@@ -17,16 +17,16 @@ them as batched matrix products instead:
 * grouped or dilated convolutions, and every platform other than CPU (where cuDNN or the TPU
   compiler already choose well): ``lax.conv_general_dilated`` itself.
 
-Use it as ``nn.Conv(..., conv_general_dilated=fast_conv_general_dilated)``; jaxvision's ResNets
-take ``conv_general_dilated="fast"`` (see :func:`resolve_conv`). ``benchmarks/train_step.py``
-measures the gain against PyTorch.
+Use it as ``nn.Conv(..., conv_general_dilated=fast_conv_general_dilated)``; jaxvision's models
+use it by default (``conv="auto"``, see :mod:`jaxvision.nn.layers`; ``conv="xla"`` is XLA's
+convolution everywhere). ``benchmarks/train_step.py`` measures the gain against PyTorch.
 """
 
 from __future__ import annotations
 
 import functools
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -253,16 +253,3 @@ def fast_conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
             return im2col_conv(lhs, rhs, strides, padding)
     return lax.platform_dependent(lhs, rhs, cpu=rewritten, default=exact)
 
-
-CONV_IMPLS: dict[str, Callable | None] = {"xla": None, "fast": fast_conv_general_dilated}
-
-
-def resolve_conv(conv: str | Callable | None) -> Callable | None:
-    """The ``conv_general_dilated`` for ``nn.Conv``: a callable, or a name in ``CONV_IMPLS``
-    (``"xla"``: ``lax.conv_general_dilated``, exact; ``"fast"``: :func:`fast_conv_general_dilated`)."""
-    if conv is None or callable(conv):
-        return conv
-    if conv not in CONV_IMPLS:
-        raise ValueError(f"unknown convolution {conv!r}; use one of {sorted(CONV_IMPLS)} "
-                         "or a function with the signature of lax.conv_general_dilated")
-    return CONV_IMPLS[conv]

@@ -8,7 +8,7 @@ the batch is split along its first axis.
   statistics are those of the global batch (synced BN with no code).
 - ``pmap``: the body runs per device under ``jax.shard_map`` (what ``jax.pmap`` is since JAX
   0.8), with explicit ``lax.pmean`` of gradients and metrics, per-device RNG keys, and either
-  synced BatchNorm (``bn_axis_name="data"`` in the model) or per-device BatchNorm whose running
+  synced BatchNorm (the model's ``norm`` with ``axis_name="data"``) or per-device BatchNorm whose running
   statistics are averaged after each step.
 """
 
