@@ -39,3 +39,17 @@ def box_iou(a, b) -> float:
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     area = lambda z: (z[2] - z[0]) * (z[3] - z[1])  # noqa: E731
     return w * h / (area(a) + area(b) - w * h)
+
+
+def torch_lrs(torch, make_scheduler, steps, lr=0.1, metrics=None):
+    """The LR of each of ``steps`` SGD steps under the scheduler ``make_scheduler(opt)``,
+    stepped after each optimizer step (with ``metrics[i]`` for ReduceLROnPlateau)."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=lr, momentum=0.9)
+    scheduler = make_scheduler(opt)
+    lrs = []
+    for i in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step(*(() if metrics is None else (metrics[i],)))
+    return np.array(lrs)

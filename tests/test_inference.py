@@ -31,9 +31,11 @@ MEAN, STD = (0.3,), (0.4,)
 
 @pytest.fixture(scope="module")
 def run(tfds_dir, tmp_path_factory):
+    # Warmup: load_state must rebuild an optimizer whose schedule checks its length.
     config = digits_config(tfds_dir, num_epochs=1, **{"augment.ops": ("normalize",),
                                                       "augment.normalize_mean": MEAN,
-                                                      "augment.normalize_std": STD})
+                                                      "augment.normalize_std": STD,
+                                                      "optimizer.warmup_steps": 5})
     config.tensorboard = False
     workdir = str(tmp_path_factory.mktemp("inference_run"))
     train.train_and_evaluate(config, workdir)

@@ -312,6 +312,23 @@ def test_result_neutral_fields_may_change(finished_run, tfds_dir):
     assert again["eval_accuracy"] == pytest.approx(summary["eval_accuracy"], abs=1e-6)
 
 
+def test_a_field_added_after_the_run_counts_as_its_default():
+    """A workdir written before a config field existed (e.g. ``plateau``) resumes under the
+    default of that field, and is refused under any other value."""
+    from jaxvision.train.workdir import config_as_json, config_differences
+
+    config = train.default_config()
+    saved = config_as_json(config)
+    del saved["plateau"]
+    defaults = config_as_json(train.default_config())
+    assert config_differences(saved, config_as_json(config), defaults) == []
+    config.plateau.metric = "eval_loss"
+    assert config_differences(saved, config_as_json(config), defaults) == [
+        "plateau.metric: '' -> 'eval_loss'"]
+    assert "plateau.metric: (absent) -> 'eval_loss'" in config_differences(
+        saved, config_as_json(config))
+
+
 def test_restart_moves_the_old_run_aside(finished_run, tfds_dir, tmp_path):
     workdir = _copy_run(finished_run, tmp_path)
     old_files = _tree(workdir)

@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import torch_lrs
+
 from jaxvision.optim import build_schedule, schedules as S
 
 
@@ -62,18 +64,6 @@ def test_reduce_on_plateau_logic():
     np.testing.assert_allclose(lrs, [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25])
 
 
-def _torch_lrs(torch, make_scheduler, steps, lr=0.1, metrics=None):
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=lr, momentum=0.9)
-    scheduler = make_scheduler(opt)
-    lrs = []
-    for i in range(steps):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        scheduler.step(*(() if metrics is None else (metrics[i],)))
-    return np.array(lrs)
-
-
 def test_torch_parity_step_by_step():
     torch = pytest.importorskip("torch")
     lr_sched = torch.optim.lr_scheduler
@@ -98,7 +88,7 @@ def test_torch_parity_step_by_step():
          S.cyclic(0.01, max_lr=0.1, step_size_up=4, mode="exp_range", gamma=0.97), 30),
     ]
     for make, ours, steps in cases:
-        expected = _torch_lrs(torch, make, steps)
+        expected = torch_lrs(torch, make, steps)
         np.testing.assert_allclose(_values(ours, np.arange(steps)), expected, rtol=2e-5, atol=1e-9,
                                    err_msg=str(make(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))))
 
@@ -107,7 +97,7 @@ def test_torch_parity_reduce_on_plateau():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     metrics = np.concatenate([np.linspace(1, 0.5, 10), 0.5 + 0.01 * rng.random(30), np.linspace(0.5, 0.2, 10)])
-    expected = _torch_lrs(torch, lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
+    expected = torch_lrs(torch, lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
         o, factor=0.5, patience=3, cooldown=2, min_lr=0.01), len(metrics), metrics=metrics)
     state = S.reduce_on_plateau_init(0.1)
     ours = []

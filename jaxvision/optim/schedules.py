@@ -14,6 +14,7 @@ Each follows ``torch.optim.lr_scheduler`` step for step (steps count from 0, the
 ``cyclic``                  ``CyclicLR`` (triangular, triangular2, exp_range)
 ``with_warmup``             linear warmup from ``init_lr`` in front of any schedule
 ``reduce_on_plateau_*``     ``ReduceLROnPlateau`` as a pure state update on a metric
+``scale_by_plateau``        that state inside the optimizer state, as an LR multiplier
 ==========================  ============================================================
 """
 
@@ -25,6 +26,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 Schedule = Callable[[jax.Array | int], jax.Array]
 
@@ -259,11 +261,13 @@ def reduce_on_plateau_update(state: PlateauState, metric: jax.Array, *, mode: st
     """One ``ReduceLROnPlateau.step(metric)``: multiply the LR by ``factor`` after ``patience``
     epochs without improvement (relative ``threshold``), then wait ``cooldown`` epochs.
 
-    Pure and jit-safe; the loop feeds ``state.lr`` to the optimizer through
-    ``optax.inject_hyperparams`` (or scales the updates by ``state.lr / base_lr``).
+    Pure and jit-safe; ``scale_by_plateau`` keeps the state in the optimizer state, where
+    ``state.lr`` multiplies the updates.
     """
     if threshold_mode not in ("rel", "abs"):
         raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+    if not 0.0 < factor < 1.0:
+        raise ValueError(f"factor must lie in (0, 1), got {factor}")
     metric = jnp.asarray(metric, jnp.float32)
     best = state.best
     if mode == "min":
@@ -284,6 +288,48 @@ def reduce_on_plateau_update(state: PlateauState, metric: jax.Array, *, mode: st
     cooldown_counter = jnp.where(reduce, cooldown, cooldown_counter)
     num_bad = jnp.where(reduce, 0, num_bad)
     return PlateauState(lr, best, num_bad.astype(jnp.int32), cooldown_counter.astype(jnp.int32))
+
+
+def scale_by_plateau(*, mode: str = "min") -> optax.GradientTransformation:
+    """Multiplies the updates by a plateau LR multiplier held in the optimizer state (a
+    ``PlateauState`` whose ``lr`` starts at 1), so checkpoints save and restore it with the rest.
+
+    ``update`` never changes the multiplier: a metric arrives once per evaluation, not per
+    step, through ``map_plateau_states``. Chained after an optimizer whose LR is its last
+    factor, scaling the updates is scaling the LR, so the multiplier composes with any step
+    schedule.
+    """
+
+    def init_fn(params):
+        del params
+        return reduce_on_plateau_init(1.0, mode=mode)
+
+    def update_fn(updates, state, params=None):
+        del params
+        return jax.tree.map(lambda u: u * state.lr.astype(u.dtype), updates), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _is_plateau(node) -> bool:
+    return isinstance(node, PlateauState)
+
+
+def plateau_scale(opt_state) -> jax.Array:
+    """The product of the plateau multipliers in ``opt_state`` (1 when it holds none)."""
+    scale = jnp.ones((), jnp.float32)
+    for node in jax.tree.leaves(opt_state, is_leaf=_is_plateau):
+        if _is_plateau(node):
+            scale = scale * node.lr
+    return scale
+
+
+def map_plateau_states(opt_state, fn: Callable[[PlateauState], PlateauState]):
+    """``opt_state`` with ``fn`` applied to each ``scale_by_plateau`` state; the loop passes a
+    jitted ``reduce_on_plateau_update`` on the evaluation's metric (``min_lr`` and ``eps`` in
+    multiplier units). The other leaves are passed through, not copied."""
+    return jax.tree.map(lambda node: fn(node) if _is_plateau(node) else node, opt_state,
+                        is_leaf=_is_plateau)
 
 
 # --- plotting -----------------------------------------------------------------------------------

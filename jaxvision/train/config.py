@@ -75,6 +75,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.keep_best = 1
     c.early_stopping = ml_collections.ConfigDict(dict(metric="eval_loss", mode="min", patience=0,
                                                       min_delta=0.0))  # patience 0: off
+    # Reduce on plateau (torch.optim.lr_scheduler.ReduceLROnPlateau, same options), judged like
+    # early stopping after each evaluation: the schedule's LR is multiplied by `factor` after
+    # `patience` evaluations without improvement; min_lr floors learning_rate x the multiplier.
+    c.plateau = ml_collections.ConfigDict(dict(
+        metric="", mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+        cooldown=0, min_lr=0.0))  # metric '': off
     c.tensorboard = True
     # A workdir that already holds a run: 'auto' resumes it and refuses a config that would
     # change the result; 'restart' moves the old run aside (never deletes it) and starts afresh;
@@ -101,12 +107,27 @@ def _check_finite(value, name: str) -> None:
         raise ValueError(f"{name} must be finite, got {value}")
 
 
+def _check_plateau(plateau, metrics: tuple[str, ...], learning_rate: float) -> None:
+    _choice("plateau.mode", plateau.mode, ("min", "max"))
+    _choice("plateau.threshold_mode", plateau.threshold_mode, ("rel", "abs"))
+    if not 0 < plateau.factor < 1:
+        raise ValueError(f"config.plateau.factor must lie in (0, 1), got {plateau.factor}")
+    for name in ("patience", "cooldown", "threshold", "min_lr"):
+        if plateau[name] < 0:
+            raise ValueError(f"config.plateau.{name} must be >= 0, got {plateau[name]}")
+    if plateau.metric:
+        _choice("plateau.metric", plateau.metric, metrics)
+        if learning_rate <= 0:  # the multiplier and min_lr are relative to it
+            raise ValueError("config.plateau needs config.optimizer.learning_rate > 0, got "
+                             f"{learning_rate}")
+
+
 def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
                     metric_names: tuple[str, ...] | None = None) -> None:
     """Raises ``ValueError`` naming the first bad value; needs no data and compiles nothing.
 
     ``metric_names``: the eval metrics of the task in use (default: those of the task
-    ``config.task`` names), which best checkpoints and early stopping may judge."""
+    ``config.task`` names), which best checkpoints, early stopping and plateau may judge."""
     from jaxvision import tasks
 
     from jaxvision.data.sources import check_image_size
@@ -127,6 +148,7 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
         _choice("best_metric", config.best_metric, metrics)
     if config.early_stopping.patience:
         _choice("early_stopping.metric", config.early_stopping.metric, metrics)
+    _check_plateau(config.plateau, metrics, config.optimizer.learning_rate)
     for name in ("batch_size", "eval_batch_size", "num_epochs", "grad_accum_steps",
                  "log_every_steps", "keep_checkpoints", "max_consecutive_skips"):
         if config[name] < 1:

@@ -2,9 +2,10 @@
 
 It resumes from the newest intact checkpoint in ``workdir`` (same data order, same keys, so a
 killed run ends bitwise where an uninterrupted one would), evaluates each epoch, writes
-metrics to JSONL and TensorBoard, keeps the latest and best checkpoints, stops early on a
-chosen metric, and draws the curves at the end. It holds a lock on the workdir, refuses to
-resume under a config that would change the result, and stops gracefully on SIGINT/SIGTERM.
+metrics to JSONL and TensorBoard, keeps the latest and best checkpoints, stops early and
+reduces the LR on a plateau of a chosen metric, and draws the curves at the end. It holds a
+lock on the workdir, refuses to resume under a config that would change the result, and stops
+gracefully on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ import optax
 from jaxvision import models
 from jaxvision.data import Datasets, build_datasets
 from jaxvision.inference import CLASS_NAMES_FILE, INPUT_SPEC_FILE, InputSpec
+from jaxvision.nn.layers import sync_batch_norm
 from jaxvision.optim import build_optimizer, build_schedule
+from jaxvision.optim.schedules import (map_plateau_states, plateau_scale,
+                                       reduce_on_plateau_update, scale_by_plateau)
 from jaxvision.train import monitoring
 from jaxvision import tasks
 from jaxvision.tasks import Task
@@ -71,8 +75,9 @@ def create_model(config, *, num_classes: int, parallel: Parallel, model: nn.Modu
                          f"{config.compute_dtype!r} cannot apply")
     synced = parallel.mode != "pmap" or config.bn_mode == "sync"
     if parallel.mode == "pmap" and synced:
-        if _has_field(model, "bn_axis_name"):
-            model = model.clone(bn_axis_name=AXIS)
+        synced_norm = _has_field(model, "norm") and sync_batch_norm(model.norm, AXIS)
+        if synced_norm:
+            model = model.clone(norm=synced_norm)
         else:
             synced = False
     return model, synced
@@ -174,11 +179,15 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
     abstract_state = jax.eval_shape(init_state)  # traces, compiles nothing
     freeze.check(abstract_state.params)
     if not bn_synced and config.bn_mode == "sync" and abstract_state.batch_stats:
-        raise ValueError(f"config.bn_mode='sync' but {type(model).__name__} has no bn_axis_name "
-                         "field to sync its BatchNorm across devices under parallel='pmap'; use "
-                         "bn_mode='per_device', parallel='jit', or give the model that field")
+        raise ValueError(f"config.bn_mode='sync' but {type(model).__name__} has no BatchNorm `norm` "
+                         "field to sync across devices under parallel='pmap'; use "
+                         "bn_mode='per_device', parallel='jit', or inject its norm "
+                         "(see jaxvision.nn.layers)")
     state = jax.jit(init_state, out_shardings=parallel.replicated)()
-    train_step = parallel.compile_train_step(make_train_step(options, augment_fn))
+    train_body = make_train_step(options, augment_fn)
+    train_step = parallel.compile_train_step(
+        _logs_plateau_lr(train_body) if config.plateau.metric else train_body)
+    plateau_step = _plateau_step(config, parallel)
     with_predictions = bool(task.evaluators())
     eval_step = parallel.compile_eval_step(
         make_eval_step(options, eval_preprocess_fn, with_predictions=with_predictions),
@@ -298,6 +307,8 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
             for callback in callbacks:
                 callback(step, state, eval_metrics)
             _update_early_stopping(loop, config.early_stopping, eval_metrics, step)
+            if plateau_step is not None:  # before the save: the checkpoint holds it
+                state = plateau_step(state, eval_metrics)
             save(metrics=eval_metrics)
             log.info("saving checkpoint at step %d", step)
             if loop.stopped_early:
@@ -340,6 +351,8 @@ def _test(state, step: int, best_step: int | None, checkpointer: Checkpointer, d
 
 def _build_tx(config, total_steps: int) -> optax.GradientTransformation:
     tx = build_optimizer(config.optimizer, total_steps)
+    if config.plateau.metric:
+        tx = optax.chain(tx, scale_by_plateau(mode=config.plateau.mode))
     if config.grad_clip_norm:
         tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
     return tx
@@ -367,6 +380,44 @@ def _check_shape(batch: dict, image_shape: tuple[int, int, int]) -> None:
                          f"was built for {image_shape}")
 
 
+def _logs_plateau_lr(body: Callable) -> Callable:
+    """The train step logging the learning rate the update used: the schedule's times the
+    plateau multiplier."""
+
+    def step(state, batch):
+        new_state, metrics = body(state, batch)
+        scale = plateau_scale(state.opt_state)
+        return new_state, dict(metrics, learning_rate=metrics["learning_rate"] * scale)
+
+    return step
+
+
+def _plateau_step(config, parallel: Parallel) -> Callable | None:
+    """``(state, eval_metrics) -> state`` with the plateau multiplier in the optimizer state fed
+    the monitored metric (None when ``config.plateau`` is off). ``min_lr`` becomes a floor on
+    the multiplier, so that with a constant schedule the LRs are PyTorch's."""
+    cfg, lr = config.plateau, config.optimizer.learning_rate
+    if not cfg.metric:
+        return None
+    update = jax.jit(functools.partial(
+        reduce_on_plateau_update, mode=cfg.mode, factor=cfg.factor, patience=cfg.patience,
+        threshold=cfg.threshold, threshold_mode=cfg.threshold_mode, cooldown=cfg.cooldown,
+        min_lr=cfg.min_lr / lr, eps=1e-8 / lr), out_shardings=parallel.replicated)
+
+    def step(state: TrainState, eval_metrics: dict[str, float]) -> TrainState:
+        metric = eval_metrics[cfg.metric]
+        before = float(plateau_scale(state.opt_state))
+        state = state.replace(opt_state=map_plateau_states(state.opt_state,
+                                                           lambda s: update(s, metric)))
+        after = float(plateau_scale(state.opt_state))
+        if after != before:
+            log.info("plateau: %s stalled; learning rate multiplier %g -> %g", cfg.metric,
+                     before, after)
+        return state
+
+    return step
+
+
 def _update_early_stopping(loop: _Progress, cfg, eval_metrics: dict[str, float], step: int) -> None:
     if not cfg.patience:
         return
@@ -390,7 +441,9 @@ def load_state(workdir: str, config, *, step: int | None = None,
         raise FileNotFoundError(f"{workdir!r} holds no trained run (no {_MODEL_INPUT}); train "
                                 "there with train_and_evaluate first") from None
     model, _ = create_model(config, num_classes=model_input["num_classes"], parallel=parallel)
-    template = create_train_state(model, _build_tx(config, 1), seed=config.seed,
+    # The optimizer state's structure does not depend on the schedule's length; any length
+    # that every schedule accepts (warmup included) will do.
+    template = create_train_state(model, _build_tx(config, 2**30), seed=config.seed,
                                   input_shape=tuple(model_input["input_shape"]),
                                   freeze=freeze_from_config(config))
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))

@@ -104,16 +104,18 @@ def _describe_owner(path: str) -> str:
         return "owner unknown"
 
 
-def config_differences(saved: dict, config: dict) -> list[str]:
-    """``field: saved -> new`` for every field that changes the result."""
+def config_differences(saved: dict, config: dict, defaults: dict | None = None) -> list[str]:
+    """``field: saved -> new`` for every field that changes the result. A field the saved
+    config lacks (written before the field existed) counts as its value in ``defaults``."""
     old = traverse_util.flatten_dict(saved, sep=".")
     new = traverse_util.flatten_dict(config, sep=".")
+    defaults = traverse_util.flatten_dict(defaults or {}, sep=".")
     missing = object()
     lines = []
     for field in sorted(set(old) | set(new)):
         if field.split(".")[0] in RESULT_NEUTRAL_FIELDS:
             continue
-        a, b = old.get(field, missing), new.get(field, missing)
+        a, b = old.get(field, defaults.get(field, missing)), new.get(field, missing)
         if isinstance(a, list):
             a = tuple(a)
         if isinstance(b, list):
@@ -136,9 +138,12 @@ def check_config(workdir: str, config) -> list[str]:
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         return []
+    from jaxvision.train.config import default_config
+
     with open(path) as f:
         saved = json.load(f)
-    differences = config_differences(saved, config_as_json(config))
+    differences = config_differences(saved, config_as_json(config),
+                                     config_as_json(default_config()))
     if differences and config.resume == "auto":
         raise ConfigChangedError(
             f"{workdir} holds a run made with another config, and resuming it under this one "
