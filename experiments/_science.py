@@ -1,80 +1,94 @@
-"""Shared pieces of the training-science experiments: offline data, a probe CNN, a fast loop,
-and report helpers. Not an experiment itself."""
+"""Shared pieces of the training-science experiments: the engine's digits split, runs through
+``train_and_evaluate``, a probe CNN and report helpers. Not an experiment itself.
+
+Every run goes through the engine so that a measured figure is what the library does, not
+what a private loop does."""
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import flax.linen as nn
-import jax
-import jax.numpy as jnp
+import ml_collections
 import numpy as np
-import optax
 
 from jaxvision import cli
 from jaxvision import train
-from jaxvision.data import make_datasets
+from jaxvision.data import Datasets, EvalStream, build_datasets, make_datasets
+from jaxvision.data.builders import digits_arrays
 from jaxvision.data.sources import from_arrays
-from jaxvision.losses import cross_entropy
 from jaxvision.nn.init import get_initializer
+from jaxvision.tasks import ClassificationTask
 
 
-# --- data --------------------------------------------------------------------------------------
+# --- data and runs -----------------------------------------------------------------------------
 
-def digits_arrays(*, train_size: int | None = None, label_noise: float = 0.0):
-    """scikit-learn's bundled 8x8 digits (no network): fixed 1297/500 train/test split.
+def digits_datasets(config, *, train_size: int | None = None, label_noise: float = 0.0) -> Datasets:
+    """The engine's ``digits`` split, batched as ``config`` says.
 
-    ``train_size`` keeps a class-stratified-by-chance subset; ``label_noise`` replaces that
-    fraction of training labels with random classes (a harder, overfitting-prone task).
+    Unchanged, it is what ``train_and_evaluate`` builds from ``config.dataset``. A smaller
+    training set (the first ``train_size`` of the split's fixed permutation) or ``label_noise``
+    (that fraction of training labels replaced by random classes, drawn with seed 0) is built
+    from the same split's arrays; the test set stays the split's.
     """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = (digits.images[..., None] / 16.0).astype(np.float32)
-    labels = digits.target.astype(np.int32)
-    order = np.random.default_rng(0).permutation(len(labels))
-    test, trainval = order[:500], order[500:]
-    rng = np.random.default_rng(0)
-    if train_size is not None:
-        trainval = trainval[:train_size]
-    x_train, y_train = images[trainval], labels[trainval].copy()
+    if train_size is None and not label_noise:
+        return build_datasets(config)
+    images, labels = digits_arrays("train")
+    images, labels = images[:train_size], labels[:train_size].copy()
     if label_noise:
-        flip = rng.random(len(y_train)) < label_noise
-        y_train[flip] = rng.integers(0, 10, flip.sum())
-    return (x_train, y_train), (images[test], labels[test])
+        rng = np.random.default_rng(0)
+        flip = rng.random(len(labels)) < label_noise
+        labels[flip] = rng.integers(0, 10, flip.sum())
+    return make_datasets(from_arrays(images, labels, num_classes=10),
+                         from_arrays(*digits_arrays("test"), num_classes=10),
+                         batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+                         seed=config.seed)
 
 
-def digits_datasets(*, batch_size: int = 64, seed: int = 0, train_size: int | None = None,
-                    label_noise: float = 0.0):
-    """The engine's ``Datasets`` over ``digits_arrays``."""
-    (x_train, y_train), (x_test, y_test) = digits_arrays(train_size=train_size, label_noise=label_noise)
-    return make_datasets(from_arrays(x_train, y_train, num_classes=10), from_arrays(x_test, y_test, num_classes=10),
-                         batch_size=batch_size, eval_batch_size=250, seed=seed)
-
-
-def engine_config(*, epochs: int, **model_kwargs):
-    """The engine's default config for the digits experiments (no best/early checkpoints)."""
+def engine_config(*, epochs: int, seed: int = 0, optimizer: dict | None = None, **model_kwargs):
+    """The engine's default config for the digits experiments: small_cnn with
+    ``model_kwargs``, one device, no best checkpoints, and a fresh run on every call (an
+    earlier run in the workdir is moved aside)."""
     config = train.default_config()
     config.dataset = "digits"
     config.model = "small_cnn"
     config.model_kwargs = dict(model_kwargs)
     config.num_epochs = epochs
+    config.seed = seed
     config.batch_size = 64
-    config.log_every_steps = 10
+    config.log_every_steps = len(digits_arrays("train")[1]) // config.batch_size // 2  # twice an epoch
     config.keep_checkpoints = 1
     config.best_metric = ""
     config.tensorboard = False
     config.parallel = "none"
+    config.resume = "restart"
+    if optimizer is not None:
+        config.optimizer = ml_collections.ConfigDict(optimizer)
     return config
 
 
-def run_engine(config, workdir: str, datasets) -> tuple[dict, list[dict], float]:
-    """``train_and_evaluate`` and the records it wrote; returns (summary, records, seconds)."""
+class Run(NamedTuple):
+    summary: dict  # what train_and_evaluate returned
+    records: list[dict]  # its metrics.jsonl
+    seconds: float
+    state: train.TrainState  # the final state
+
+
+def run_engine(config, workdir: str, *, datasets: Datasets | None = None,
+               model: nn.Module | None = None, callbacks: Sequence[Callable] = ()) -> Run:
+    """``train_and_evaluate`` and what it wrote; ``callbacks`` see every evaluation (the
+    state they get is donated to the next step: copy what they keep)."""
+    final = {}
+
+    def keep_final(step, state, eval_metrics):
+        final["state"] = state  # the last one is never donated
+
     start = time.perf_counter()
-    summary = train.train_and_evaluate(config, workdir, datasets=datasets)
-    return summary, train.read_metrics(workdir), time.perf_counter() - start
+    summary = train.train_and_evaluate(config, workdir, model=model, datasets=datasets,
+                                       callbacks=(*callbacks, keep_final))
+    return Run(summary, train.read_metrics(workdir), time.perf_counter() - start, final["state"])
 
 
 def series(records: list[dict], split: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +97,19 @@ def series(records: list[dict], split: str, metric: str) -> tuple[np.ndarray, np
         return np.zeros(0), np.zeros(0)
     steps, values = zip(*points)
     return np.array(steps), np.array(values)
+
+
+def accuracies(state, image_sets: Sequence[np.ndarray], labels: np.ndarray, *,
+               batch_size: int = 256) -> list[float]:
+    """Accuracy of ``state`` on each set of uint8 images (one label per image, the same for
+    every set: shifted or permuted copies of a test set) through ``train.evaluate``, with one
+    compiled eval step for all sets."""
+    task = ClassificationTask()
+    eval_step = train.make_parallel("none").compile_eval_step(
+        train.make_eval_step(train.StepOptions(learning_rate_fn=lambda step: 0.0, task=task)))
+    return [train.evaluate(state, EvalStream(from_arrays(images, labels), batch_size=batch_size),
+                           task=task, eval_step=eval_step)["accuracy"]
+            for images in image_sets]
 
 
 # --- a probe CNN with selectable init and BatchNorm ------------------------------------------
@@ -116,57 +143,6 @@ class PlainCNN(nn.Module):
             self.sow("intermediates", f"act{i}", x)
         x = x.mean((1, 2))
         return nn.Dense(self.num_classes, kernel_init=init, name="head")(x)
-
-
-def fit(model: nn.Module, tx: optax.GradientTransformation, data, *, epochs: int, batch_size: int = 64,
-        seed: int = 0, on_epoch: Callable[[int, dict, dict], None] | None = None) -> dict[str, Any]:
-    """A minimal jitted loop over numpy arrays for experiments that need the raw state.
-
-    Returns the final variables and per-epoch ``train_loss``, ``train_accuracy``,
-    ``test_loss``, ``test_accuracy`` lists.
-    """
-    (x_train, y_train), (x_test, y_test) = data
-    variables = model.init(jax.random.key(seed), jnp.asarray(x_train[:2]), train=False)
-    params, batch_stats = variables["params"], variables.get("batch_stats", {})
-    opt_state = tx.init(params)
-
-    def loss_fn(p, bs, x, y):
-        out, new = model.apply({"params": p, "batch_stats": bs}, x, train=True, mutable=["batch_stats"])
-        return cross_entropy(out, y), (new.get("batch_stats", bs), out)
-
-    @jax.jit
-    def step(params, batch_stats, opt_state, x, y):
-        (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats, x, y)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), batch_stats, opt_state, loss, jnp.mean(logits.argmax(-1) == y)
-
-    @jax.jit
-    def evaluate(params, batch_stats, x, y):
-        logits = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
-        return cross_entropy(logits, y), jnp.mean(logits.argmax(-1) == y)
-
-    rng = np.random.default_rng(0)
-    history = {"train_loss": [], "train_accuracy": [], "test_loss": [], "test_accuracy": []}
-    steps_per_epoch = len(x_train) // batch_size
-    for epoch in range(epochs):
-        order = rng.permutation(len(x_train))
-        losses, accs = [], []
-        for i in range(steps_per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            params, batch_stats, opt_state, loss, acc = step(params, batch_stats, opt_state,
-                                                             x_train[idx], y_train[idx])
-            losses.append(float(loss))
-            accs.append(float(acc))
-        test_loss, test_acc = evaluate(params, batch_stats, x_test, y_test)
-        history["train_loss"].append(float(np.mean(losses)))
-        history["train_accuracy"].append(float(np.mean(accs)))
-        history["test_loss"].append(float(test_loss))
-        history["test_accuracy"].append(float(test_acc))
-        if on_epoch is not None:
-            on_epoch(epoch, {k: v[-1] for k, v in history.items()},
-                     {"params": params, "batch_stats": batch_stats})
-    history["predict"] = lambda variables, x: model.apply(variables, x, train=False)
-    return history
 
 
 # --- reporting ---------------------------------------------------------------------------------

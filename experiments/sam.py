@@ -8,11 +8,11 @@ Expected: report.md and figures. Digits with 20% of the training labels replaced
           against SAM (rho 0.05) for E epochs with one perturbation per batch of 64 and with
           m-sharpness groups m = 16 and m = 4. Logged per step: clean gradient norm, perturbation
           norm (= rho), perturbed loss and the clean-vs-perturbed loss gap (the sharpness SAM
-          minimises). Measured (15 epochs, seed 0): test accuracy SGD 95.6%, SGD for 30 epochs
-          90.6% (it fits the noisy labels), SAM m=64 96.2%, SAM m=16 97.2%, SAM m=4 97.0%; the
-          final loss gap grows as m shrinks (0.049, 0.096, 0.152): smaller groups see sharper
+          minimises). Measured (15 epochs, seed 0): test accuracy SGD 95.5%, SGD for 30 epochs
+          91.1% (it fits the noisy labels), SAM m=64 96.4%, SAM m=16 97.5%, SAM m=4 98.1%; the
+          final loss gap grows as m shrinks (0.053, 0.089, 0.147): smaller groups see sharper
           directions, and generalise better, as in the paper's m-sharpness study.
-Runtime:  about 4 minutes on 2 CPU cores. Needs no network.
+Runtime:  about 1.5 minutes on 2 CPU cores. Needs no network.
 """
 
 from __future__ import annotations
@@ -44,20 +44,20 @@ def get_config() -> ml_collections.ConfigDict:
 
 def main(config, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
-    datasets = sci.digits_datasets(seed=config.seed, label_noise=config.label_noise)
+    datasets = sci.digits_datasets(sci.engine_config(epochs=config.epochs, seed=config.seed),
+                                   label_noise=config.label_noise)
     rows, loss_curves, gap_curves = [], {}, {}
     for name in config.variants.split(","):
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
         spec = VARIANTS[name]
-        cfg = sci.engine_config(epochs=config.epochs * spec["epoch_factor"], widths=(16, 32), hidden=64,
-                                dropout_rate=0.0)
-        cfg.seed = config.seed
-        cfg.optimizer = ml_collections.ConfigDict(dict(name="momentum", momentum=0.9, learning_rate=0.05,
-                                                       schedule="cosine", warmup_steps=0, weight_decay=5e-4))
+        cfg = sci.engine_config(epochs=config.epochs * spec["epoch_factor"], seed=config.seed,
+                                widths=(16, 32), hidden=64, dropout_rate=0.0, optimizer=dict(
+                                    name="momentum", momentum=0.9, learning_rate=0.05, schedule="cosine",
+                                    warmup_steps=0, weight_decay=5e-4))
         cfg.sam.rho = config.rho if spec["rho"] else 0.0
         cfg.sam.group_size = spec["group_size"]
-        summary, records, _ = sci.run_engine(cfg, os.path.join(workdir, name), datasets)
+        summary, records, _, _ = sci.run_engine(cfg, os.path.join(workdir, name), datasets=datasets)
         loss_curves[name] = sci.series(records, "train", "loss")
         row = {"variant": name, "epochs": cfg.num_epochs, "m": spec["group_size"] or (64 if spec["rho"] else "-"),
                "test_accuracy": summary["eval_accuracy"], "test_loss": summary["eval_loss"]}

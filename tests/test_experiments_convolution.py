@@ -50,8 +50,8 @@ def test_pooling_experiment_smoke(tmp_path):
     config = pooling.get_config()
     config.photo_size = 32
     config.variants = "mixed,stochastic"
-    config.train_steps = 3
-    config.batch_size = 16
+    config.epochs = 1
+    config.batch_size = 64
     config.seeds = "0"
     config.width = 4
     results = pooling.main(config, str(tmp_path))
@@ -59,10 +59,10 @@ def test_pooling_experiment_smoke(tmp_path):
     np.testing.assert_allclose(results["course"]["max"], [[8.2, 7.4], [5.1, 9.3]], rtol=1e-6)
     assert set(results["training"]) == {"mixed", "stochastic"}
     for run in results["training"].values():
-        assert 0.0 <= run["test_accuracy"] <= 1.0
+        assert 0.0 <= run["test_accuracy"] <= 1.0 and 0.0 <= run["shifted_accuracy"] <= 1.0
     assert results["training"]["mixed"]["params"] == results["training"]["stochastic"]["params"] + 2
     for name in ("report.md", "pooling_photo.png", "pooling_stats.png"):
         assert os.path.getsize(tmp_path / name) > 0
     config.variants = "median"
     with pytest.raises(ValueError, match="unknown pooling variants"):
-        pooling.training_section(config)
+        pooling.training_section(config, str(tmp_path))

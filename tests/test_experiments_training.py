@@ -1,13 +1,15 @@
 """Smoke tests of the training-science experiments and recipes.
 
-The default suite checks that every experiment builds configs the engine accepts and runs the
-two experiments that need no engine compile; the tiny end-to-end runs of the engine-based
-experiments take 30-120 s each on 2 shared cores, so they are marked slow.
+The default suite checks that every experiment builds configs the engine accepts, that they
+all read the engine's one digits split, and the probes that need no training; the tiny
+end-to-end runs through the engine take 30-120 s each on 2 shared cores, so they are marked
+slow.
 """
 
 import importlib
 import os
 
+import numpy as np
 import pytest
 
 EXPERIMENTS = ("optimizers", "lr_schedules", "regularization", "initialization", "batchnorm", "lr_finder",
@@ -40,6 +42,44 @@ def test_engine_configs_validate():
         config = regularization.variant_config(variant, epochs=2, seed=0)
         validate_config(config, num_devices=1)
         build_optimizer(config.optimizer, total_steps=10)
+
+
+def test_digits_datasets_are_the_engine_split():
+    from experiments import _science as sci
+    from jaxvision.data.builders import digits_arrays
+
+    config = sci.engine_config(epochs=1)
+    (train_x, train_y), (test_x, test_y) = digits_arrays("train"), digits_arrays("test")
+    plain = sci.digits_datasets(config)
+    assert plain.train.steps_per_epoch == len(train_y) // 64 and plain.eval.num_examples == len(test_y)
+    noisy = sci.digits_datasets(config, train_size=256, label_noise=0.5)
+    label_of = {image.tobytes(): label for image, label in zip(train_x[:256], train_y[:256])}
+    streamed = [(image.tobytes(), label) for batch in noisy.train.epoch(0)
+                for image, label in zip(batch["image"], batch["label"])]
+    assert len(streamed) == 256 and all(image in label_of for image, _ in streamed)
+    flipped = np.mean([label_of[image] != label for image, label in streamed])
+    assert 0.3 < flipped < 0.6  # half drawn anew, a tenth of those land on the true class
+    test_images = np.concatenate([b["image"][b["valid"]] for b in noisy.eval])
+    np.testing.assert_array_equal(test_images, test_x)
+
+
+def test_initialization_probe_sees_the_scale_collapse_that_batchnorm_prevents():
+    import jax.numpy as jnp
+
+    from experiments import _science as sci
+    from experiments.initialization import probe_at_init
+    from jaxvision.data.builders import digits_arrays
+
+    images, labels = digits_arrays("train")
+    x, y = jnp.asarray(images[:32], jnp.float32) / 255.0, jnp.asarray(labels[:32])
+    small = dict(depth=4, width=4, kernel_init="normal", init_options=(("stddev", 0.01),))
+    stds = {}
+    for bn in (False, True):
+        stats, norms = probe_at_init(sci.PlainCNN(batch_norm=bn, **small), 0, x, y)
+        stds[bn] = [float(stats[f"act/act{i}/std"]) for i in range(4)]
+        assert set(norms) >= {f"grad_norm/conv{i}" for i in range(4)}
+    assert stds[False][-1] < 1e-3 * stds[False][0]      # N(0, 0.01): each layer shrinks ~10x
+    assert 0.3 < stds[True][-1] / stds[True][0] < 3     # BatchNorm restores the scale
 
 
 def _small(module, **overrides):
@@ -80,6 +120,7 @@ def test_regularization_and_snapshots(tmp_path):
     assert "SGDR (restarts)" in report and "| sam |" in report
 
 
+@pytest.mark.slow
 def test_initialization_and_batchnorm(tmp_path):
     from experiments import batchnorm, initialization
 

@@ -159,6 +159,22 @@ def test_registry_models():
     assert receptive_fields(lambda v: mlp.apply(mlp_vars, v, train=False), x).is_global
 
 
+def test_the_fast_convolution_has_the_fields_of_xlas():
+    """The default conv="auto" (Winograd/im2col behind lax.platform_dependent) is analysed
+    through its exact branch: every field equals the one of conv="xla"."""
+    from jaxvision.models.feature_maps import features
+
+    x = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
+    fields = {}
+    for conv in ("auto", "xla"):
+        model = jaxvision.models.create("resnet18", conv=conv)
+        variables = model.init(jax.random.key(0), jnp.zeros(x.shape), train=False)
+        fields[conv] = receptive_fields(
+            lambda v: features(model, variables, v, with_output=True), x)
+    assert fields["auto"] == fields["xla"]
+    assert fields["xla"]["layer1"].size == (43, 43)  # 7 + 2 * 2 + 4 * 2 * 4 and not fields["xla"]["layer4"].is_global
+
+
 def test_erf_of_stacked_box_filters_is_binomial_like():
     # L stacked 3x3 all-ones convs: the gradient map is outer(c, c) with c the coefficients of
     # (1 + z + z^2)^L: Gaussian-like and far from uniform over the theoretical 2L+1 field.

@@ -81,6 +81,8 @@ def test_torch_parity_step_by_step():
         (lambda o: lr_sched.ExponentialLR(o, gamma=0.9), S.exponential_decay(0.1, gamma=0.9), 30),
         (lambda o: lr_sched.CosineAnnealingLR(o, T_max=30, eta_min=0.01),
          S.cosine_decay(0.1, total_steps=30, min_lr=0.01), 31),
+        (lambda o: lr_sched.CosineAnnealingLR(o, T_max=12, eta_min=0.01),  # on past T_max
+         S.cosine_decay(0.1, total_steps=12, min_lr=0.01, periodic=True), 50),
         (lambda o: lr_sched.PolynomialLR(o, total_iters=20, power=2.0), S.polynomial_decay(0.1, total_steps=20, power=2.0), 25),
         (lambda o: lr_sched.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5, step_size_down=3, mode="triangular2"),
          S.cyclic(0.01, max_lr=0.1, step_size_up=5, step_size_down=3, mode="triangular2"), 40),
@@ -116,3 +118,13 @@ def test_factory_names_all_build(tmp_path):
         assert np.all(np.isfinite(values)) and values.max() <= 1.0 + 1e-6, name
     path = S.plot_schedules({"cos": S.cosine_decay(0.1, total_steps=20)}, total_steps=20, path=str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").stat().st_size > 1000 and path.endswith("s.png")
+
+
+def test_config_cosine_steps_continues_past_the_period():
+    from jaxvision.optim import build_schedule
+
+    periodic = build_schedule({"learning_rate": 0.1, "schedule": "cosine", "cosine_steps": 10}, 100)
+    spanning = build_schedule({"learning_rate": 0.1, "schedule": "cosine"}, 100)
+    np.testing.assert_allclose([float(periodic(t)) for t in (0, 5, 10, 15, 20)],
+                               [0.1, 0.05, 0.0, 0.05, 0.1], atol=1e-7)
+    assert float(spanning(10)) == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 0.1)))

@@ -178,6 +178,20 @@ def _sub_jaxprs(eqn):
 class _Tracer:
     def __init__(self):
         self.unhandled: set[str] = set()
+        self.platform_indices: set = set()  # outputs of lax.platform_dependent's index
+
+    def platform_dependent(self, branches, tracks):
+        """``lax.platform_dependent`` (e.g. the fast CPU convolution): its branches compute the
+        same function, so the first branch this analysis follows exactly is the answer (a
+        Winograd tiling traced op by op would only widen the field)."""
+        outs = None
+        for branch in branches:
+            before = set(self.unhandled)
+            outs = self.run(branch.jaxpr, tracks)
+            if self.unhandled == before and not any(t is not None and t.is_global for t in outs):
+                return outs
+            self.unhandled = before
+        return outs
 
     def run(self, jaxpr, in_tracks):
         env: dict[Any, _Track | None] = {}
@@ -190,6 +204,8 @@ class _Tracer:
         for var, track in zip(jaxpr.invars, in_tracks):
             env[var] = track
         for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "platform_index":
+                self.platform_indices.update(eqn.outvars)
             tracks = [read(v) for v in eqn.invars]
             if all(t is None for t in tracks):
                 outs = [None] * len(eqn.outvars)
@@ -305,6 +321,8 @@ class _Tracer:
             return [self.dot_general(tracks, shapes, p)]
 
         if name == "cond":
+            if eqn.invars[0] in self.platform_indices:
+                return self.platform_dependent(p["branches"], tracks[1:])
             branch_outs = [self.run(branch.jaxpr, tracks[1:]) for branch in p["branches"]]
             return [_union(list(outs)) for outs in zip(*branch_outs)]
 

@@ -54,7 +54,9 @@ def build_schedule(cfg: Mapping[str, Any], total_steps: int) -> optax.Schedule:
 
     Options (steps, not epochs): ``step``: ``step_size``, ``gamma``; ``multistep``:
     ``milestones``, ``gamma``; ``exponential``: ``gamma``; ``polynomial``: ``power``,
-    ``end_learning_rate``; ``cosine``: ``min_learning_rate``; ``cosine_restarts``:
+    ``end_learning_rate``; ``cosine``: ``min_learning_rate``, ``cosine_steps`` (``T_max``; set,
+    the cosine goes on past it and climbs back, as PyTorch's ``CosineAnnealingLR``; unset, it
+    spans the run); ``cosine_restarts``:
     ``first_cycle_steps``, ``cycle_mult``, ``min_learning_rate``; ``one_cycle``: ``pct_start``,
     ``div_factor``, ``final_div_factor`` (``learning_rate`` is the peak); ``cyclic``:
     ``max_learning_rate``, ``step_size_up``, ``cyclic_mode``. Decaying schedules span
@@ -85,7 +87,9 @@ def build_schedule(cfg: Mapping[str, Any], total_steps: int) -> optax.Schedule:
         main = sched.polynomial_decay(lr, total_steps=steps, power=float(_get(cfg, "power", 1.0)),
                                       end_lr=float(_get(cfg, "end_learning_rate", 0.0)))
     elif name == "cosine":
-        main = sched.cosine_decay(lr, total_steps=steps, min_lr=min_lr)
+        period = _get(cfg, "cosine_steps", 0)
+        main = sched.cosine_decay(lr, total_steps=int(period) or steps, min_lr=min_lr,
+                                  periodic=bool(period))
     elif name == "cosine_restarts":
         main = sched.cosine_warm_restarts(
             lr, first_cycle_steps=int(_get(cfg, "first_cycle_steps", max(steps // 4, 1))),

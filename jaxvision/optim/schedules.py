@@ -8,7 +8,8 @@ Each follows ``torch.optim.lr_scheduler`` step for step (steps count from 0, the
 ``multistep_decay``         ``MultiStepLR(milestones, gamma)``
 ``exponential_decay``       ``ExponentialLR(gamma)``
 ``polynomial_decay``        ``PolynomialLR(total_iters, power)`` (+ an ``end_lr`` floor)
-``cosine_decay``            ``CosineAnnealingLR(T_max, eta_min)`` (held at ``eta_min`` after ``T_max``)
+``cosine_decay``            ``CosineAnnealingLR(T_max, eta_min)`` (held at ``eta_min`` after ``T_max``,
+                            or ``periodic``: on past it, as PyTorch)
 ``cosine_warm_restarts``    ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)`` (SGDR)
 ``one_cycle``               ``OneCycleLR`` (defaults div_factor=25, final_div_factor=1e4, cos)
 ``cyclic``                  ``CyclicLR`` (triangular, triangular2, exp_range)
@@ -70,13 +71,16 @@ def polynomial_decay(lr: float, *, total_steps: int, power: float = 1.0, end_lr:
     return schedule
 
 
-def cosine_decay(lr: float, *, total_steps: int, min_lr: float = 0.0) -> Schedule:
-    """``min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2`` for ``t <= T``, then ``min_lr``."""
+def cosine_decay(lr: float, *, total_steps: int, min_lr: float = 0.0,
+                 periodic: bool = False) -> Schedule:
+    """``min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2`` for ``t <= T``, then ``min_lr``;
+    ``periodic=True`` continues the cosine past ``T`` (it climbs back to ``lr`` at ``2T``), as
+    PyTorch's ``CosineAnnealingLR`` does when stepped beyond ``T_max``."""
     if total_steps <= 0:
         raise ValueError(f"total_steps must be > 0, got {total_steps}")
 
     def schedule(step):
-        t = jnp.minimum(_as_float(step), total_steps)
+        t = _as_float(step) if periodic else jnp.minimum(_as_float(step), total_steps)
         return min_lr + (lr - min_lr) * 0.5 * (1.0 + jnp.cos(jnp.pi * t / total_steps))
 
     return schedule

@@ -8,16 +8,26 @@ fastest (most negative slope against log LR, as ``torch_lr_finder``'s ``suggesti
 for only up to the minimum of the smoothed loss (as fastai does): after a loss spike the loss
 also falls steeply while it recovers, and that region is past the usable range. For one-cycle,
 use the suggestion as ``max_lr``, or about a tenth of the LR at the loss minimum.
+
+``lr_range_test`` takes any ``loss_fn(params, batch)``; ``engine_range_test`` runs it on what
+``train_and_evaluate`` trains with (a model, a task and the dict batches of ``Datasets.train``)
+so that the suggestion holds for the engine's run.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Iterable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from jaxvision.tasks import Task
+from jaxvision.train.state import create_train_state
+from jaxvision.train.step import _to_float
 
 
 def range_test_lrs(*, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> np.ndarray:
@@ -69,6 +79,37 @@ def lr_range_test(loss_fn: Callable[[Any, Any], jax.Array], params: Any, batches
     result = {"lrs": np.array(used), "losses": np.array(losses), "smoothed": np.array(smoothed)}
     result["suggested_lr"] = suggest_lr(result["lrs"], result["smoothed"], skip_start=skip_start, skip_end=skip_end)
     return result
+
+
+def engine_range_test(model: nn.Module, task: Task, stream, *, seed: int = 0,
+                      **options) -> dict[str, Any]:
+    """``lr_range_test`` of ``model`` as ``train_and_evaluate`` would train it: initialised
+    from ``seed`` as the engine does, ``task.loss`` in train mode on the uint8 dict batches of
+    ``stream`` (a ``Datasets.train``, epochs chained so ``num_steps`` may exceed one), a
+    fresh key per step for the task's random streams. ``options`` go to ``lr_range_test``;
+    BatchNorm statistics stay at their initial values (train mode uses the batch's).
+    """
+    batches = itertools.chain.from_iterable(stream.epoch(epoch) for epoch in itertools.count())
+    first = next(batches)
+    state = create_train_state(model, optax.identity(), seed=seed,
+                               input_shape=(1, *first["image"].shape[1:]))
+    model_state = state.model_state
+
+    def loss_fn(params, item):
+        batch, key = item
+        batch = dict(batch, image=_to_float(batch["image"]))
+        rngs = dict(zip(task.rng_streams, jax.random.split(key, len(task.rng_streams))))
+        variables = {"params": params, **model_state}
+        if model_state:
+            outputs, _ = model.apply(variables, batch["image"], train=True,
+                                     mutable=list(model_state), rngs=rngs)
+        else:
+            outputs = model.apply(variables, batch["image"], train=True, rngs=rngs)
+        return task.loss(outputs, batch, train=True)[0]
+
+    items = ((batch, jax.random.fold_in(state.key, i))
+             for i, batch in enumerate(itertools.chain([first], batches)))
+    return lr_range_test(loss_fn, state.params, items, **options)
 
 
 def suggest_lr(lrs: np.ndarray, smoothed: np.ndarray, *, skip_start: int = 10, skip_end: int = 5) -> float:
