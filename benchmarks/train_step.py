@@ -26,8 +26,13 @@ Variants (``--conv-impl``, comma-separated ``<conv impl>[/<dtype>]``):
 The fraction of peak always counts the direct convolutions' FLOPs (the ``xla`` variant's XLA
 count, 372 GFLOP per step), so Winograd's saved multiplications show up as a higher fraction.
 
-Measured on this 2-core Xeon (AVX-512), quiet machine (load < 2), issue 4, 2026-11-25,
-``--steps 7``:
+Measured on this 2-core Xeon (AVX-512), quiet machine (load < 2), ``--steps 7``:
+
+* 2026-12-01, issue 11 (the fast convolution is the default): three runs of the default
+  ``auto``: ratio 1.26, 1.14, 1.14, **median 1.14**; the matmul peak was lower than on
+  2026-11-25 (209-265 GFLOP/s), PyTorch 3.2 s/step.
+
+Issue 4, 2026-11-25 (the variant was then called ``fast``):
 
 * ``--conv-impl fast``, five runs on the final code: ``fast`` 1.69-1.71 s/step (75.0-75.9 img/s,
   50-57% of the 383-444 GFLOP/s matmul peak); PyTorch 1.82-1.94 s/step (65.9-70.3 img/s,
