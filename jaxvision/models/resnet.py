@@ -20,6 +20,12 @@ from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 
 
+def _layers(model, train: bool):
+    """The injected layers of a ResNet family model, with torchvision's bias-free He init."""
+    return resolve_layers(model.conv, model.norm, model.act, train=train, dtype=model.dtype,
+                          kernel_init=conv_kernel_init, use_bias=False)
+
+
 class ResNet(Classifier):
     """ResNet with a 7x7/2 + maxpool stem (``stem="imagenet"``) or a 3x3/1 stem (``"cifar"``).
 
@@ -45,10 +51,6 @@ class ResNet(Classifier):
     norm: str | ModuleDef = "batch_norm"
     act: str | Activation = "relu"
 
-    def layers(self, train: bool):
-        return resolve_layers(self.conv, self.norm, self.act, train=train, dtype=self.dtype,
-                              kernel_init=conv_kernel_init, use_bias=False)
-
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
         stride = 4 if self.stem == "imagenet" else 1
@@ -59,7 +61,7 @@ class ResNet(Classifier):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        conv, norm, act = layers = self.layers(train)
+        conv, norm, act = layers = _layers(self, train)
         x = x.astype(self.dtype)
         if self.stem == "imagenet":
             x = conv(self.base_features, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
@@ -115,10 +117,6 @@ class CifarResNet(Classifier):
     norm: str | ModuleDef = "batch_norm"
     act: str | Activation = "relu"
 
-    def layers(self, train: bool):
-        return resolve_layers(self.conv, self.norm, self.act, train=train, dtype=self.dtype,
-                              kernel_init=conv_kernel_init, use_bias=False)
-
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
         return pyramid([(2**i, w) for i, w in enumerate(self.widths)], self.widths[-1],
@@ -130,7 +128,7 @@ class CifarResNet(Classifier):
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110, ...), "
                              f"got {self.depth}")
         n = (self.depth - 2) // 6
-        conv, norm, act = layers = self.layers(train)
+        conv, norm, act = layers = _layers(self, train)
         x = x.astype(self.dtype)
         x = conv(self.widths[0], (3, 3), padding=((1, 1), (1, 1)), name="conv1")(x)
         x = act(norm(name="bn1")(x))
@@ -168,10 +166,6 @@ class WideResNet(Classifier):
     norm: str | ModuleDef = "batch_norm"
     act: str | Activation = "relu"
 
-    def layers(self, train: bool):
-        return resolve_layers(self.conv, self.norm, self.act, train=train, dtype=self.dtype,
-                              kernel_init=conv_kernel_init, use_bias=False)
-
     @nn.nowrap
     def feature_info(self) -> tuple[FeatureInfo, ...]:
         widths = [w * self.widen_factor for w in (16, 32, 64)]
@@ -182,7 +176,7 @@ class WideResNet(Classifier):
         if (self.depth - 4) % 6 != 0:
             raise ValueError(f"WideResNet depth must be 6n+4 (16, 22, 28, 40, ...), got {self.depth}")
         n = (self.depth - 4) // 6
-        conv, norm, act = layers = self.layers(train)
+        conv, norm, act = layers = _layers(self, train)
         x = x.astype(self.dtype)
         x = conv(16, (3, 3), padding=((1, 1), (1, 1)), name="conv1")(x)
         self.sow("intermediates", "stem", x)
