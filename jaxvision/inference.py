@@ -20,7 +20,10 @@ and its state is never read), checked against the per-array fingerprint saved wi
 returned ``Predictor`` takes uint8 images of any size (``[H, W, C]``, ``[N, H, W, C]`` or a
 list of differently sized ``[H, W, C]``) and returns the task's predictions: class
 probabilities ``[N, num_classes]`` for classification, per-pixel class ids ``[N, H, W]`` at
-the model's input size for segmentation.
+the model's input size for segmentation, and for a task whose ``predict`` returns detections
+(a dict with the schema's ``boxes`` ``[N, K, 4]`` padded, plus e.g. ``scores``,
+``box_classes`` and ``boxes_valid``) the same dict with the boxes in each original image's
+pixels (the resize is undone per image, as torchvision's detectors do).
 """
 
 from __future__ import annotations
@@ -446,10 +449,11 @@ class Predictor:
     def __call__(self, images) -> Any:
         """uint8 images of any size -> the task's predictions for each, on the host
         (classification: probabilities ``[N, num_classes]``; segmentation: class ids
-        ``[N, H, W]`` at the model's input size)."""
+        ``[N, H, W]`` at the model's input size; detection: boxes in original pixels)."""
         import jax
 
-        batch = resize_images(self.spec, images)
+        arrays = _as_image_list(self.spec, images)
+        batch = resize_images(self.spec, arrays)
         outputs = []
         for start in range(0, len(batch), self.batch_size):
             chunk = batch[start:start + self.batch_size]
@@ -458,13 +462,28 @@ class Predictor:
                                                      np.uint8)]) if size > len(chunk) else chunk
             predictions = jax.device_get(self._forward(self.variables, padded))
             outputs.append(jax.tree.map(lambda x, n=len(chunk): np.asarray(x)[:n], predictions))
-        return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+        predictions = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+        return _boxes_to_original_pixels(predictions, self.spec,
+                                         [a.shape[:2] for a in arrays])
 
     def class_name(self, index: int) -> str:
         """The name of class ``index``, or the id as text when the run saved no names."""
         if self.class_names and 0 <= index < len(self.class_names):
             return self.class_names[index]
         return str(index)
+
+
+def _boxes_to_original_pixels(predictions, spec: InputSpec, sizes) -> Any:
+    """Detections' xyxy ``boxes`` from model-input pixels to each image's own (the resize
+    stretches each axis, so each axis scales back on its own); other outputs unchanged."""
+    from jaxvision.data import schema as S
+
+    if not isinstance(predictions, dict) or S.BOXES not in predictions:
+        return predictions
+    height, width = spec.image_size
+    scale = np.array([[w / width, h / height, w / width, h / height] for h, w in sizes],
+                     np.float32)
+    return {**predictions, S.BOXES: predictions[S.BOXES] * scale[:, None, :]}
 
 
 def load(path: str | os.PathLike, *, step: int | None = None, model=None, task=None,

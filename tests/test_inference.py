@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -321,3 +323,44 @@ def test_a_damaged_checkpoint_is_skipped(segmentation_workdir, tmp_path, caplog)
     assert any("step 7" in record.getMessage() for record in caplog.records)
     with pytest.raises(train.CheckpointError, match="step 7"):
         inference.load(str(tmp_path / "run"), step=7)
+
+
+class _BrightBoxModel(nn.Module):
+    """A parameter-free 'detector': the tight box of the pixels above 0.5 in its input."""
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        bright = x[..., 0] > 0.5
+        rows, cols = bright.any(axis=2), bright.any(axis=1)
+
+        def extent(line):
+            index = jnp.arange(line.shape[-1])
+            return (jnp.where(line, index, line.shape[-1]).min(-1),
+                    jnp.where(line, index + 1, 0).max(-1))
+        (y1, y2), (x1, x2) = extent(rows), extent(cols)
+        return jnp.stack([x1, y1, x2, y2], -1).astype(jnp.float32)
+
+
+class _PaddedDetections(tasks.Task):
+    def predict(self, outputs):
+        pad = jnp.zeros((outputs.shape[0], 2, 4))
+        boxes = jnp.concatenate([outputs[:, None], pad], axis=1)
+        valid = jnp.array([True, False, False])
+        return {"boxes": boxes, "scores": jnp.where(valid, 0.9, 0.0)[None].repeat(len(outputs), 0),
+                "box_classes": jnp.zeros((len(outputs), 3), jnp.int32),
+                "boxes_valid": jnp.broadcast_to(valid, (len(outputs), 3))}
+
+
+def test_detections_come_back_padded_and_in_each_images_own_pixels():
+    spec = inference.InputSpec(image_size=(32, 32), channels=1, mean=(0.0,), std=(1.0,))
+    predictor = inference.Predictor(model=_BrightBoxModel(), variables={},
+                                    task=_PaddedDetections(), spec=spec, num_classes=1)
+    wide = np.zeros((64, 96, 1), np.uint8)
+    wide[16:40, 24:48] = 255           # at model size: rows 8..20, cols 8..16
+    small = np.zeros((32, 32, 1), np.uint8)
+    small[2:10, 20:30] = 255
+    out = predictor([wide, small])
+    assert out["boxes"].shape == (2, 3, 4) and out["boxes_valid"].tolist() == [[True, False, False]] * 2
+    np.testing.assert_allclose(out["boxes"][0, 0], [24, 16, 48, 40], atol=3)  # original pixels
+    np.testing.assert_array_equal(out["boxes"][1, 0], [20, 2, 30, 10])        # not resized
+    assert not out["boxes"][:, 1:].any() and (out["scores"][:, 1:] == 0).all()
