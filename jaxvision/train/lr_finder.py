@@ -27,7 +27,7 @@ import optax
 
 from jaxvision.tasks import Task
 from jaxvision.train.state import create_train_state
-from jaxvision.train.step import _to_float
+from jaxvision.train.step import images_to_float
 
 
 def range_test_lrs(*, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> np.ndarray:
@@ -97,7 +97,7 @@ def engine_range_test(model: nn.Module, task: Task, stream, *, seed: int = 0,
 
     def loss_fn(params, item):
         batch, key = item
-        batch = dict(batch, image=_to_float(batch["image"]))
+        batch = dict(batch, image=images_to_float(batch["image"]))
         rngs = dict(zip(task.rng_streams, jax.random.split(key, len(task.rng_streams))))
         variables = {"params": params, **model_state}
         if model_state:

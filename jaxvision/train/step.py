@@ -42,7 +42,7 @@ class StepOptions:
     freeze: Freeze = Freeze()  # frozen parameters: no gradient, no optimizer state
 
 
-def _to_float(images: jax.Array) -> jax.Array:
+def images_to_float(images: jax.Array) -> jax.Array:
     """uint8 [0, 255] from the host becomes float32 [0, 1]; floats pass through."""
     if images.dtype == jnp.uint8:
         return images.astype(jnp.float32) / 255.0
@@ -102,7 +102,7 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
         augment_key, *stream_keys = (_device_keys(k, axis) for k in
                                      jax.random.split(key, 1 + len(task.rng_streams)))
         keys = dict(zip(task.rng_streams, stream_keys))
-        batch = dict(batch, image=_to_float(batch["image"]))
+        batch = dict(batch, image=images_to_float(batch["image"]))
         if augment_fn is not None:
             batch = augment_fn(augment_key, batch)
         trainable, frozen = (options.freeze.split(state.params) if options.freeze
@@ -169,7 +169,7 @@ def make_eval_step(options: StepOptions, preprocess_fn: Callable[[Batch], Batch]
     task = options.task
 
     def step(state: TrainState, batch: Batch):
-        batch = dict(batch, image=_to_float(batch["image"]))
+        batch = dict(batch, image=images_to_float(batch["image"]))
         if preprocess_fn is not None:
             batch = preprocess_fn(batch)
         images = batch["image"].astype(options.compute_dtype)
