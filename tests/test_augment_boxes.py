@@ -56,18 +56,29 @@ GEOMETRIC = {
 }
 
 
+@pytest.mark.parametrize("with_instances", [False, True])
 @pytest.mark.parametrize("name", sorted(GEOMETRIC))
-def test_transformed_box_matches_transformed_mask(name):
+def test_transformed_box_matches_transformed_mask(name, with_instances):
+    """Without instance masks the boxes' corners are mapped (checked against the moved
+    semantic mask); with them the boxes are the moved instance masks' own, exactly."""
     op, options, min_iou = GEOMETRIC[name]
     keys = jax.random.split(jax.random.key(11), BATCH)
-    out = jax.jit(jax.vmap(functools.partial(op, **options)))(keys, _samples())
+    samples = _samples()
+    if not with_instances:
+        del samples["instance_masks"]
+    out = jax.jit(jax.vmap(functools.partial(op, **options)))(keys, samples)
     boxes, valid = np.asarray(out["boxes"])[:, 0], np.asarray(out["boxes_valid"])[:, 0]
     masks = np.asarray(out["mask"])
     assert set(np.unique(masks)) <= {0, 1}  # nearest neighbour: labels are never blended
-    instances = np.asarray(out["instance_masks"])[:, 0]
-    assert instances.dtype == np.uint8
-    # Instance masks move like the semantic mask; those of invalidated boxes are cleared.
-    np.testing.assert_array_equal(instances, np.where(valid[:, None, None], masks, 0))
+    if with_instances:
+        instances = np.asarray(out["instance_masks"])[:, 0]
+        assert instances.dtype == np.uint8
+        # Instance masks move like the semantic mask; those of invalidated boxes are cleared.
+        np.testing.assert_array_equal(instances, np.where(valid[:, None, None], masks, 0))
+        for i in np.flatnonzero(valid):
+            np.testing.assert_array_equal(boxes[i], mask_box(instances[i]))
+        assert not boxes[~valid].any()
+        min_iou = 1.0
     checked = 0
     for i in range(BATCH):
         reference = mask_box(masks[i])

@@ -61,12 +61,11 @@ def test_det64_boxes_stay_on_their_instance_masks_through_host_and_device(det64)
     np.testing.assert_array_equal(out[S.BOX_CLASSES], batch[S.BOX_CLASSES])
     assert not out[S.BOXES_VALID][:, 4:].any()
     assert out[S.BOXES_VALID].sum() >= 0.9 * batch[S.BOXES_VALID].sum()
-    # Away from the border each box is tight on its mask. A box cut by the border is the
-    # clipped box, which still bounds the object but not tightly: a diamond cut near its tip
-    # leaves a narrow mask under a box of the full width.
+    # Every box agrees with its transformed instance mask, border-cut ones included: with
+    # instance masks the boxes are taken from the moved masks (augment.core.mask_boxes).
     ious, contains, border = _box_mask_agreement(out)
-    assert ious[~border].min() >= 0.9, np.sort(ious[~border])[:5]
-    assert contains.all() and (~border).sum() >= len(border) // 2
+    assert ious.min() >= 0.9, np.sort(ious)[:5]
+    assert contains.all() and border.any() and (~border).any()
     # The semantic mask moved with them: each valid instance lies on its class in the mask.
     for masks, classes, valid, semantic in zip(out[S.INSTANCE_MASKS], out[S.BOX_CLASSES],
                                                out[S.BOXES_VALID], out[S.MASK]):

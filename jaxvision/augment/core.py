@@ -28,7 +28,8 @@ Sample = Any  # an image array [H, W, C] or a dict of schema keys with "image"
 
 # How a geometric op moves each per-example key: "image" bilinear, "mask" nearest, "instances"
 # nearest for each of the N masks, "boxes" corners mapped and clipped (``boxes_valid`` updated
-# with them), "keep" unchanged.
+# with them; with instance masks, then tightened to the moved masks: ``mask_boxes``), "keep"
+# unchanged.
 RULES: dict[str, str] = {
     S.IMAGE: "image", S.MASK: "mask", S.INSTANCE_MASKS: "instances",
     S.BOXES: "boxes", S.BOXES_VALID: "boxes",
@@ -212,10 +213,36 @@ def move(sample: dict, *, image: Callable, nearest: Callable, boxes: Callable,
     if S.BOXES in sample:
         out[S.BOXES], out[S.BOXES_VALID] = boxes(sample[S.BOXES], sample[S.BOXES_VALID])
         if S.INSTANCE_MASKS in out:
+            out[S.BOXES], out[S.BOXES_VALID] = mask_boxes(out[S.INSTANCE_MASKS],
+                                                          out[S.BOXES_VALID])
             valid = out[S.BOXES_VALID][:, None, None]
             out[S.INSTANCE_MASKS] = jnp.where(valid, out[S.INSTANCE_MASKS], 0).astype(
                 sample[S.INSTANCE_MASKS].dtype)
     return out
+
+
+def mask_boxes(instance_masks: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The tight xyxy box (pixel edges) of each ``[N, H, W]`` instance mask, and ``valid``
+    narrowed to non-empty masks; invalid rows are zero.
+
+    When instance masks travel with the boxes, a geometric op takes the boxes from the moved
+    masks (as Detectron2's ``recompute_boxes`` does after a crop): mapping a box's corners
+    bounds the moved rectangle, which is loose on a rotated or border-cut object, while the
+    mask knows where the object is. Validity (``min_box_size``) is still judged on the mapped
+    box, so the same boxes drop out with or without masks."""
+    present = instance_masks > 0
+    rows, cols = present.any(axis=2), present.any(axis=1)  # [N, H], [N, W]
+
+    def extent(line):
+        index = jnp.arange(line.shape[-1], dtype=jnp.float32)
+        low = jnp.where(line, index, jnp.inf).min(-1)
+        high = jnp.where(line, index + 1, -jnp.inf).max(-1)
+        return low, high
+
+    (y1, y2), (x1, x2) = extent(rows), extent(cols)
+    valid = valid & rows.any(-1)
+    boxes = jnp.stack([x1, y1, x2, y2], axis=-1)
+    return jnp.where(valid[:, None], boxes, 0.0), valid
 
 
 def warp_affine(sample: dict, inverse: jax.Array, *, out_height: int, out_width: int,
