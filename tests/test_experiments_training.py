@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 EXPERIMENTS = ("optimizers", "lr_schedules", "regularization", "initialization", "batchnorm", "lr_finder",
-               "hparam_search", "sam", "cifar10_resnet20", "cifar10_wrn28_10_sam")
+               "hparam_search", "sam", "cifar10_resnet20", "cifar10_wrn28_10_sam", "adversarial",
+               "diagnostics")
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -57,6 +57,13 @@ def default_config() -> ml_collections.ConfigDict:
     c.grad_accum_steps = 1
     c.compute_dtype = "float32"  # 'bfloat16' for mixed precision (params stay float32)
     c.sam = ml_collections.ConfigDict(dict(rho=0.0, group_size=0))  # rho 0: off; group 0: whole batch
+    # Adversarial training (Madry et al. 2018): PGD examples in the train step replace `fraction`
+    # of every micro-batch, made on the [0, 1] images against the model in inference mode (see
+    # jaxvision.train.step.make_train_step). epsilon 0: off; step_size None: 2.5 * epsilon /
+    # num_steps.
+    c.adversarial = ml_collections.ConfigDict(dict(
+        epsilon=0.0, norm="linf", num_steps=7,
+        step_size=ml_collections.config_dict.placeholder(float), random_start=True, fraction=1.0))
     # On-device augmentation (jaxvision.augment.build): a preset name and/or a list of ops,
     # e.g. preset='cifar' or ops=('flip', 'crop') with crop_padding=4. Neither: no augmentation.
     c.augment = ml_collections.ConfigDict(dict(preset="", ops=()))
@@ -122,6 +129,19 @@ def _check_plateau(plateau, metrics: tuple[str, ...], learning_rate: float) -> N
                              f"{learning_rate}")
 
 
+def _check_adversarial(adversarial) -> None:
+    from jaxvision.interpret.adversarial import check_attack
+
+    try:
+        check_attack(adversarial.epsilon, adversarial.norm, adversarial.num_steps,
+                     adversarial.step_size)
+    except ValueError as error:  # its messages start with the option's name
+        raise ValueError(f"config.adversarial.{error}") from None
+    if not 0 < adversarial.fraction <= 1:
+        raise ValueError(f"config.adversarial.fraction must lie in (0, 1], got "
+                         f"{adversarial.fraction}")
+
+
 def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
                     metric_names: tuple[str, ...] | None = None) -> None:
     """Raises ``ValueError`` naming the first bad value; needs no data and compiles nothing.
@@ -174,6 +194,7 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
                          "train_and_evaluate, and sam_optax in your own loops")
     if config.sam.rho < 0:
         raise ValueError(f"config.sam.rho must be >= 0, got {config.sam.rho}")
+    _check_adversarial(config.adversarial)
     for name, size in (("batch_size", config.batch_size), ("eval_batch_size", config.eval_batch_size)):
         if size % num_devices:
             raise ValueError(f"config.{name}={size} is not divisible by the {num_devices} devices; "

@@ -42,7 +42,7 @@ from jaxvision.train.state import TrainState, create_train_state
 from jaxvision.train.evaluation import evaluate
 from jaxvision.train.freeze import from_config as freeze_from_config
 from jaxvision.train.init_from import load_initial_variables
-from jaxvision.train.step import StepOptions, make_eval_step, make_train_step
+from jaxvision.train.step import Adversarial, StepOptions, make_eval_step, make_train_step
 from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
                                      keep_old_config, move_run_aside, write_json_atomic)
 from jaxvision.train.writers import MetricWriter, plot_curves, read_metrics
@@ -171,7 +171,8 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
         grad_accum_steps=config.grad_accum_steps,
         compute_dtype=COMPUTE_DTYPES[config.compute_dtype], sam_rho=config.sam.rho,
         sam_group_size=config.sam.group_size or None, axis_name=parallel.axis_name,
-        batch_stats_synced=bn_synced)
+        batch_stats_synced=bn_synced,
+        adversarial=Adversarial(**config.adversarial) if config.adversarial.epsilon else None)
     augment_fn, eval_preprocess_fn = _build_augment(config, num_classes)  # validates early
     input_shape = (1, *datasets.image_shape)
     init_state = functools.partial(create_train_state, model, tx, seed=config.seed,
@@ -184,7 +185,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                          "bn_mode='per_device', parallel='jit', or inject its norm "
                          "(see jaxvision.nn.layers)")
     state = jax.jit(init_state, out_shardings=parallel.replicated)()
-    train_body = make_train_step(options, augment_fn)
+    train_body = make_train_step(options, augment_fn, eval_preprocess_fn)
     train_step = parallel.compile_train_step(
         _logs_plateau_lr(train_body) if config.plateau.metric else train_body)
     plateau_step = _plateau_step(config, parallel)

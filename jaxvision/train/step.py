@@ -15,6 +15,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
@@ -25,6 +26,21 @@ from jaxvision.train.state import TrainState
 
 Batch = dict[str, jax.Array]
 AugmentFn = Callable[[jax.Array, Batch], Batch]
+_ATTACK_STREAM = 0xAD  # folded into the step's key for the attack's random starts
+
+
+@dataclasses.dataclass(frozen=True)
+class Adversarial:
+    """Adversarial training (``config.adversarial``): PGD examples (``jaxvision.interpret.
+    adversarial.pgd`` with these options; ``step_size`` None: its default) replace
+    ``fraction`` of every micro-batch."""
+
+    epsilon: float
+    norm: str
+    num_steps: int
+    step_size: float | None
+    random_start: bool
+    fraction: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +56,7 @@ class StepOptions:
     axis_name: str | None = None  # set under pmap: the body sees one device's batch
     batch_stats_synced: bool = True  # False: per-device BatchNorm, running stats pmean'd
     freeze: Freeze = Freeze()  # frozen parameters: no gradient, no optimizer state
+    adversarial: Adversarial | None = None  # None: clean training
 
 
 def images_to_float(images: jax.Array) -> jax.Array:
@@ -53,9 +70,19 @@ def _device_keys(key: jax.Array, axis_name: str | None) -> jax.Array:
     return key if axis_name is None else jax.random.fold_in(key, lax.axis_index(axis_name))
 
 
-def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
+def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None,
+                    preprocess_fn: Callable[[Batch], Batch] | None = None
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
     """The train-step body ``(state, batch) -> (state, metrics)``.
+
+    With ``options.adversarial``, PGD examples replace the chosen images first, on the [0, 1]
+    images before augmentation: the attack ascends the task's loss of the model in inference
+    mode (BatchNorm on running statistics, so the attack's passes update none of them; no
+    dropout) behind ``preprocess_fn`` (the evaluation's deterministic preprocessing, e.g.
+    normalization), i.e. the threat model of evaluation; the augmentation then applies to the
+    adversarial images as to any others. The same share of every micro-batch is replaced (the
+    first ``max(1, round(fraction * micro_batch))`` examples of each), keys differ per step
+    and per device, and the parameter gradient does not flow through the attack.
 
     The task gives the loss and the train metrics; every mutable collection of the model
     (``state.model_state``) is updated. A non-finite loss, gradient or update leaves params,
@@ -65,6 +92,27 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
     accum = options.grad_accum_steps
     axis = options.axis_name
     task = options.task
+
+    def with_adversarial_examples(state, batch, key):
+        from jaxvision.interpret.adversarial import pgd
+
+        adv = options.adversarial
+        size = batch["image"].shape[0]
+        micro = size // accum
+        chosen = np.flatnonzero(np.arange(size) % micro < max(1, round(adv.fraction * micro)))
+        part = jax.tree.map(lambda v: v[chosen], batch)
+
+        def forward(images):
+            if preprocess_fn is not None:
+                images = preprocess_fn({"image": images})["image"]
+            return state.apply_fn(state.variables(), images.astype(options.compute_dtype),
+                                  train=False)
+
+        images = pgd(forward, part["image"], part, adv.epsilon, norm=adv.norm,
+                     num_steps=adv.num_steps, step_size=adv.step_size,
+                     random_start=adv.random_start, key=key,
+                     loss=lambda outputs, examples: task.loss(outputs, examples, train=False)[0])
+        return dict(batch, image=batch["image"].at[chosen].set(images))
 
     def grads_of_microbatch(state, params, frozen, model_state, micro, keys):
         """Gradients with respect to ``params`` (the trainable ones; ``frozen`` is None
@@ -103,6 +151,9 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None
                                      jax.random.split(key, 1 + len(task.rng_streams)))
         keys = dict(zip(task.rng_streams, stream_keys))
         batch = dict(batch, image=images_to_float(batch["image"]))
+        if options.adversarial is not None:
+            batch = with_adversarial_examples(
+                state, batch, _device_keys(jax.random.fold_in(key, _ATTACK_STREAM), axis))
         if augment_fn is not None:
             batch = augment_fn(augment_key, batch)
         trainable, frozen = (options.freeze.split(state.params) if options.freeze
