@@ -108,6 +108,7 @@ def _interrupt_at(stop_step: int):
     return callback
 
 
+@pytest.mark.slow  # four short runs; keeps the default suite under its time budget
 def test_interrupted_run_resumes_to_the_same_metrics_and_state(plateau_run, tfds_dir, tmp_path):
     reference, _ = plateau_run
     config = _run_config(tfds_dir)

@@ -265,6 +265,7 @@ def test_synced_batchnorm_on_a_model_that_cannot_sync_is_an_error(tfds_dir, tmp_
     assert compile_counter.count == 0
 
 
+@pytest.mark.slow  # three short runs; keeps the default suite under its time budget
 def test_a_segmentation_run_stopped_on_eight_devices_resumes_on_one(tfds_dir, tmp_path):
     """The engine's resume and its 8 -> 1 restore hold for the dense task too: a run stopped
     (SIGINT, at its first evaluation) under jit on 8 devices and resumed on one device ends
