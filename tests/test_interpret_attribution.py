@@ -199,6 +199,7 @@ def test_smoothgrad_averages_saliency_over_the_documented_noise(untied):
                  attr.saliency(model, variables, x, target), rtol=1e-6)
 
 
+@pytest.mark.slow  # keeps the default suite under its time budget
 def test_occlusion_batching_does_not_change_it(trained):
     model, variables, x = trained.model, trained.variables, trained.x[:3]
     kwargs = dict(sliding_window_shapes=(3, 3, 1), strides=(2, 2, 1))
@@ -237,6 +238,7 @@ def test_guided_backprop_equals_the_hand_computation():
     assert np.abs(np.asarray(plain) - expected).max() > 1e-3  # the rule changed something
 
 
+@pytest.mark.slow  # keeps the default suite under its time budget
 def test_every_method_is_jit_and_vmap_safe():
     model = models.create("mlp", num_classes=3, hidden=(8,))
     x = jax.random.normal(key(1), (3, 4, 4, 1))
