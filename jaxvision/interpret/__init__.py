@@ -20,14 +20,15 @@ from jaxvision.interpret.adversarial import fgsm, pgd, robust_accuracy
 from jaxvision.interpret.attribution import (guided_backprop, input_x_gradient,
                                              integrated_gradients, occlusion, saliency,
                                              smoothgrad)
-from jaxvision.interpret.cam import cam, grad_cam, grad_cam_plus_plus
+# CAM itself is interpret.cam.cam: a function named cam here would hide the module.
+from jaxvision.interpret.cam import grad_cam, grad_cam_plus_plus
 from jaxvision.interpret.hooks import (capture, check_layers, class_scores, layer_gradients,
                                        layer_names)
 from jaxvision.interpret.inspect import (activation_stats, feature_maps, filters,
                                          maximize_activation, se_gates)
 
 __all__ = [
-    "activation_stats", "cam", "capture", "check_layers", "class_scores", "feature_maps",
+    "activation_stats", "capture", "check_layers", "class_scores", "feature_maps",
     "fgsm", "filters", "grad_cam", "grad_cam_plus_plus", "guided_backprop", "input_x_gradient",
     "integrated_gradients", "layer_gradients", "layer_names", "maximize_activation",
     "occlusion", "pgd", "robust_accuracy", "saliency", "se_gates", "smoothgrad",
