@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvision.interpret.hooks import Target, _apply, class_scores
+from jaxvision.interpret.hooks import Target, class_scores
 from jaxvision.nn.layers import resolve_act
 
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
@@ -43,7 +43,7 @@ Baseline = float | jax.Array | np.ndarray | None
 
 def _logits(model, variables, x) -> jax.Array:
     """The model's inference logits, which must be ``[N, classes]``."""
-    logits = _apply(model, variables, x)
+    logits = model.apply(variables, x, train=False)
     if getattr(logits, "ndim", None) != 2:
         raise ValueError(f"attributions explain one class score per example: the model must "
                          f"return [N, classes] logits; {type(model).__name__} returns "

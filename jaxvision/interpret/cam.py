@@ -93,10 +93,10 @@ def _pooled_map(model, variables, x, layer):
 
 def _map_and_grads(model, variables, x, layer, target):
     activation, grads, _ = layer_gradients(model, variables, x, layer, target)
-    return _grid(activation, x), _grid(grads, x)
+    return spatial_grid(activation, x), spatial_grid(grads, x)
 
 
-def _grid(values: jax.Array, x: jax.Array) -> jax.Array:
+def spatial_grid(values: jax.Array, x: jax.Array) -> jax.Array:
     """NHWC maps pass; tokens ``[N, 1 + h w, D]`` lose the class token and become the
     ``h x w`` patch grid (``h / w`` = the image's aspect ratio)."""
     if values.ndim == 4:

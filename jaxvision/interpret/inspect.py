@@ -27,7 +27,7 @@ import optax
 
 from jaxvision import plots
 from jaxvision.augment.photometric import gaussian_blur
-from jaxvision.interpret.cam import _grid
+from jaxvision.interpret.cam import spatial_grid
 from jaxvision.interpret.hooks import capture, check_layers, layer_names
 
 
@@ -56,7 +56,7 @@ def feature_maps(model: nn.Module, variables, x: jax.Array, layer: str, *, index
     """The first ``channels`` maps of ``layer`` for example ``index`` of ``x``, as one grid
     (a transformer's tokens as their patch grid)."""
     _, acts = capture(model, variables, x[index:index + 1], [layer])
-    maps = np.asarray(_grid(acts[layer], x))[0]
+    maps = np.asarray(spatial_grid(acts[layer], x))[0]
     return image_grid(np.moveaxis(maps[..., :channels], -1, 0))
 
 
