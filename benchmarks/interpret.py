@@ -6,7 +6,7 @@ Command (the full sizes take long on a 2-core machine: see the measurements belo
     PYTHONPATH=. python benchmarks/interpret.py --quick     # tiny sizes: a smoke run
 
 Both sides run one ResNet-18 in torchvision's layout with random weights and BatchNorm
-statistics (the tests' hand-built reference, ``tests/test_convert.py``; no torchvision needed),
+statistics (the tests' hand-built reference, ``tests/torch_reference.py``; no torchvision needed),
 converted for jaxvision by ``jaxvision.convert``, on the same float32 images and random target
 classes, with ``--threads`` threads (XLA:CPU takes one per core).
 
@@ -85,7 +85,7 @@ def build(args):
     from jaxvision import convert, models
 
     sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "tests"))
-    from test_convert import TorchResNet18, randomize_bn
+    from torch_reference import TorchResNet18, randomize_bn
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -1,5 +1,7 @@
 """Shared test helpers (imported by the test modules; pytest puts tests/ on the path)."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxvision.train import default_config
@@ -53,3 +55,23 @@ def torch_lrs(torch, make_scheduler, steps, lr=0.1, metrics=None):
         opt.step()
         scheduler.step(*(() if metrics is None else (metrics[i],)))
     return np.array(lrs)
+
+
+def random_variables(model, x, seed=0):
+    """``model``'s variables filled from numpy, without compiling its initialisers (the slow
+    part of a small test): He-scaled kernels, scales near 1, BN variances in [0.5, 1.5], every
+    other leaf (biases, BN means, embeddings) N(0, 0.1): nothing is zero, so no gradient is."""
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+    rng = np.random.default_rng(seed)
+
+    def fill(path, leaf):
+        name, shape = path[-1].key, leaf.shape
+        if name == "kernel":
+            value = rng.normal(0, np.sqrt(2 / np.prod(shape[:-1])), shape)
+        elif name == "var":
+            value = rng.uniform(0.5, 1.5, shape)
+        else:
+            value = (name == "scale") + rng.normal(0, 0.1, shape)
+        return jnp.asarray(value, leaf.dtype)
+
+    return jax.tree_util.tree_map_with_path(fill, shapes)

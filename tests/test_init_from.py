@@ -87,7 +87,7 @@ def test_fine_tuning_the_head_of_a_frozen_backbone(source, tfds_dir, tmp_path):
 
 def test_a_torchvision_pth_starts_a_fine_tune_with_torchs_logits(tmp_path):
     torch = pytest.importorskip("torch")
-    from test_convert import TorchResNet18, randomize_bn, torch_forward
+    from torch_reference import TorchResNet18, randomize_bn, torch_forward
 
     torch.manual_seed(0)
     reference = randomize_bn(TorchResNet18(num_classes=10))

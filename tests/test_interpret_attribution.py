@@ -40,7 +40,7 @@ def pair():
     calls 20x slower."""
     torch = pytest.importorskip("torch")
     captum = pytest.importorskip("captum.attr")
-    from test_convert import TorchResNet18, randomize_bn
+    from torch_reference import TorchResNet18, randomize_bn
 
     torch.manual_seed(0)
     reference = randomize_bn(TorchResNet18(num_classes=10)).eval()

@@ -10,25 +10,7 @@ from jaxvision import models
 from jaxvision.interpret import cam as C
 from jaxvision.interpret.hooks import capture, class_scores, layer_gradients
 
-
-def random_variables(model, x, seed=0):
-    """``model``'s variables filled from numpy, without compiling its initialisers (the slow
-    part of a small test): He-scaled kernels, scales near 1, BN variances in [0.5, 1.5], every
-    other leaf (biases, BN means, embeddings) N(0, 0.1): nothing is zero, so no gradient is."""
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        name, shape = path[-1].key, leaf.shape
-        if name == "kernel":
-            value = rng.normal(0, np.sqrt(2 / np.prod(shape[:-1])), shape)
-        elif name == "var":
-            value = rng.uniform(0.5, 1.5, shape)
-        else:
-            value = (name == "scale") + rng.normal(0, 0.1, shape)
-        return jnp.asarray(value, leaf.dtype)
-
-    return jax.tree_util.tree_map_with_path(fill, shapes)
+from helpers import random_variables
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +124,7 @@ def torch_resnet18():
     conversion."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("captum")
-    from test_convert import TorchResNet18, randomize_bn
+    from torch_reference import TorchResNet18, randomize_bn
 
     from jaxvision import convert
 

@@ -10,7 +10,7 @@ from jaxvision import models
 from jaxvision.interpret import inspect as I
 from jaxvision.interpret.hooks import capture
 
-from test_interpret_cam import random_variables
+from helpers import random_variables
 
 
 def scaled(a):
