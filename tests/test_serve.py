@@ -1,0 +1,157 @@
+"""jaxvision.serve: predictions equal the in-process predictor, nothing compiles once ready,
+a full queue refuses while accepted requests complete, and malformed payloads get their 4xx
+while the server stays up."""
+
+import io
+import json
+import struct
+import threading
+import zlib
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from jaxvision import export, models, tasks  # noqa: E402
+from jaxvision.inference import InputSpec, Predictor  # noqa: E402
+from jaxvision.serve import Batcher, QueueFull, ServeConfig, bucket_sizes, create_app  # noqa: E402
+
+from helpers import random_variables  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    model = models.create("small_cnn", num_classes=10)
+    spec = InputSpec(image_size=(16, 16), channels=3, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    variables = random_variables(model, np.zeros((1, 16, 16, 3), np.float32))
+    return Predictor(model=model, variables=variables, task=tasks.ClassificationTask(),
+                     spec=spec, num_classes=10, class_names=[f"c{i}" for i in range(10)])
+
+
+@pytest.fixture(scope="module")
+def serving(predictor):
+    return export.serving_model(predictor)
+
+
+def png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_bucket_sizes_are_powers_of_two_up_to_the_maximum():
+    assert bucket_sizes(32) == (1, 2, 4, 8, 16, 32)
+    assert bucket_sizes(12) == (1, 2, 4, 8, 12)
+    with pytest.raises(ValueError):
+        bucket_sizes(0)
+
+
+def test_served_predictions_equal_the_predictor_and_nothing_compiles_once_ready(
+        predictor, serving, compile_counter):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    # Any batch size and image size (resized by the spec's rule).
+    batches = [rng.integers(0, 256, (n, *size, 3), dtype=np.uint8)
+               for n, size in ((3, (16, 16)), (8, (20, 12)), (13, (16, 16)))]
+    expected = [predictor(image)[0]] + [predictor(images) for images in batches]
+    with TestClient(create_app(serving, ServeConfig(max_batch=8))) as client:
+        assert client.get("/readyz").json()["buckets"] == [1, 2, 4, 8]
+        compiled = compile_counter.count
+        answer = client.post("/v1/predict", content=png(image),
+                             headers={"content-type": "image/png"}).json()["predictions"][0]
+        np.testing.assert_allclose(answer["probabilities"], expected[0], atol=1e-5)
+        top = expected[0].argmax()
+        assert answer["class"] == top and answer["class_name"] == f"c{top}"
+        for images, probs in zip(batches, expected[1:]):
+            answer = client.post("/v1/predict", json={"instances": images.tolist()}).json()
+            got = np.array([p["probabilities"] for p in answer["predictions"]])
+            np.testing.assert_allclose(got, probs, atol=1e-5)
+        assert compile_counter.count == compiled
+        metrics = client.get("/metrics").text
+        assert 'jaxvision_requests_total{status="200"} 4' in metrics
+        assert "jaxvision_request_seconds_bucket" in metrics and "jaxvision_queue_depth 0" in metrics
+
+
+def test_a_full_queue_refuses_and_every_accepted_request_completes(serving):
+    batcher = Batcher(serving.apply, serving.variables, serving.input_shape, max_batch=4,
+                      max_queue=6)
+    batcher.compile()  # the worker is not running yet: requests pile up
+    results, finished = {}, threading.Event()
+    images = np.random.default_rng(1).integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+
+    def done(i):
+        def record(result, error):
+            results[i] = (result, error)
+            if len(results) == 4:
+                finished.set()
+        return record
+
+    for i, k in enumerate((1, 2, 2, 1)):
+        batcher.submit_nowait(images[:k], done(i))
+    with pytest.raises(QueueFull, match="6 images are queued"):
+        batcher.submit_nowait(images[:1], done(99))
+    batcher.start()
+    assert finished.wait(60)
+    batcher.stop()
+    assert all(error is None for _, error in results.values())
+    assert [len(r) for r, _ in (results[i] for i in range(4))] == [1, 2, 2, 1]
+    np.testing.assert_allclose(results[1][0], np.asarray(serving(images[:2])), atol=1e-6)
+    with pytest.raises(QueueFull, match="shutting down"):
+        batcher.submit_nowait(images[:1], done(100))
+
+
+def huge_png(width: int, height: int) -> bytes:
+    """A valid 1x1 PNG whose header declares ``width x height`` (a decompression bomb)."""
+    data = bytearray(png(np.zeros((1, 1, 3), np.uint8)))
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr:ihdr + 17])) & 0xFFFFFFFF
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def test_malformed_payloads_get_their_4xx_and_the_server_stays_up(serving):
+    good = png(np.full((16, 16, 3), 128, np.uint8))
+    nan_json = '{"instances": [[[NaN, 0, 0]]]}'
+    cases = [
+        ("truncated PNG", good[: len(good) // 2], "image/png", 400),
+        ("zero-byte body", b"", "image/png", 400),
+        ("20,000 x 20,000 declared image", huge_png(20000, 20000), "image/png", 400),
+        ("wrong content type", good, "text/plain", 415),
+        ("JSON with NaN", nan_json.encode(), "application/json", 422),
+        ("wrong rank", json.dumps([[1, 2, 3]]).encode(), "application/json", 422),
+        ("wrong channels", json.dumps([[[1, 2]]]).encode(), "application/json", 422),
+        ("out-of-range pixels", json.dumps([[[300, 0, 0]]]).encode(), "application/json", 422),
+        ("100 MB body", b"\0" * (100 * 2**20), "image/png", 413),
+    ]
+    with TestClient(create_app(serving, ServeConfig(max_batch=4))) as client:
+        for name, body, content_type, status in cases:
+            response = client.post("/v1/predict", content=body,
+                                   headers={"content-type": content_type})
+            assert response.status_code == status, (name, response.text)
+            assert response.json()["error"], name
+            ok = client.post("/v1/predict", content=good, headers={"content-type": "image/png"})
+            assert ok.status_code == 200, f"after {name}: {ok.text}"
+        assert client.get("/healthz").status_code == 200
+
+
+def test_an_api_key_is_required_when_set(serving):
+    with TestClient(create_app(serving, ServeConfig(max_batch=1, api_key="s3cret"))) as client:
+        body = png(np.zeros((16, 16, 3), np.uint8))
+        assert client.post("/v1/predict", content=body,
+                           headers={"content-type": "image/png"}).status_code == 401
+        assert client.post("/v1/predict", content=body, headers={
+            "content-type": "image/png", "x-api-key": "s3cret"}).status_code == 200
+
+
+def test_bad_serve_configs_are_refused():
+    with pytest.raises(ValueError, match="max_batch"):
+        ServeConfig(max_batch=0)
+    with pytest.raises(ValueError, match="timeout_s"):
+        ServeConfig(timeout_s=0)
