@@ -27,8 +27,11 @@ artifact's path. Runners take uint8 images at the model's size and return numpy 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import json
+import logging
 import os
 import warnings
 from typing import Any, Callable, Iterable
@@ -45,8 +48,36 @@ ARTIFACTS = {"stablehlo": "model.stablehlo", "saved_model": "saved_model/1",
              "onnx": "model.onnx", "onnx_int8": "model_int8.onnx"}
 
 
+@contextlib.contextmanager
+def _quiet_loggers(*names: str):
+    """Only errors from these loggers (the converters' progress chatter) while inside."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+CHATTY = ("", "absl", "tensorflow", "jax2onnx", "onnx_ir")  # "" is the root logger
+
+
+def _quiet(export_fn):
+    """Converters log progress at INFO (TensorFlow and onnxruntime on the root logger)."""
+    @functools.wraps(export_fn)
+    def wrapper(*args, **kwargs):
+        with _quiet_loggers(*CHATTY):
+            return export_fn(*args, **kwargs)
+
+    return wrapper
+
+
 # ----------------------------------------------------------------------------- StableHLO
 
+@_quiet
 def export_stablehlo(serving: ServingModel, folder: str) -> str:
     """The serialized ``jax.export`` artifact (symbolic batch ``b``)."""
     from jax import export
@@ -92,6 +123,7 @@ def _tf_function(serving: ServingModel, polymorphic_batch: bool):
                           native_serialization_platforms=("cpu",), with_gradient=False)
 
 
+@_quiet
 def export_saved_model(serving: ServingModel, folder: str, *, version: int = 1) -> str:
     """A SavedModel in ``folder/saved_model/<version>`` whose ``serving_default`` takes uint8
     ``[N, h, w, C]`` of any size (resized to the spec's size by its rule)."""
@@ -136,6 +168,7 @@ def load_saved_model(path: str) -> Callable:
 
 # ------------------------------------------------------------------------------- TFLite
 
+@_quiet
 def export_tflite(serving: ServingModel, folder: str, *, batch: int = 1,
                   representative: Iterable[np.ndarray] | None = None) -> str:
     """A TFLite flatbuffer at a fixed ``batch``; with ``representative`` uint8 images (each
@@ -231,21 +264,15 @@ def _onnx_max_pool_shim():
     plugin._jaxvision_shim = True
 
 
+@_quiet
 def export_onnx(serving: ServingModel, folder: str) -> str:
     """An ONNX model (symbolic batch) of the serving function."""
-    import logging
-
     from jax2onnx import to_onnx
 
     _onnx_max_pool_shim()
-    quiet = logging.getLogger("onnx_ir")
-    level, quiet.level = quiet.level, logging.ERROR
-    try:
-        model = to_onnx(lambda images: serving(images),
-                        [jax.ShapeDtypeStruct(("B", *serving.input_shape), jnp.uint8)],
-                        model_name=serving.description["architecture"])
-    finally:
-        quiet.setLevel(level)
+    model = to_onnx(lambda images: serving(images),
+                    [jax.ShapeDtypeStruct(("B", *serving.input_shape), jnp.uint8)],
+                    model_name=serving.description["architecture"])
     path = _artifact(folder, "onnx")
     with open(path, "wb") as f:
         f.write(model.SerializeToString())
@@ -253,6 +280,7 @@ def export_onnx(serving: ServingModel, folder: str) -> str:
     return path
 
 
+@_quiet
 def export_onnx_int8(serving: ServingModel, folder: str,
                      representative: Iterable[np.ndarray]) -> str:
     """onnxruntime's static int8 quantisation (QOperator, per-channel weights) of the model

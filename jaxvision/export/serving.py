@@ -51,9 +51,12 @@ def _portable(model):
 
 
 def serving_model(predictor: Predictor, *, fold_batch_norm: bool = True,
-                  int8_weights: bool = False) -> ServingModel:
-    """The predictor's model, variables, task and preprocessing as a ``ServingModel``."""
-    model, task, spec = _portable(predictor.model), predictor.task, predictor.spec
+                  int8_weights: bool = False, portable: bool = True) -> ServingModel:
+    """The predictor's model, variables, task and preprocessing as a ``ServingModel``.
+    ``portable=False`` keeps the model's own convolution (the fast CPU path of
+    ``conv="auto"``): for serving in this process, not for export."""
+    model, task, spec = predictor.model, predictor.task, predictor.spec
+    model = _portable(model) if portable else model
     variables = jax.device_get(predictor.variables)
     example = np.zeros((1, *spec.shape), np.float32)
     folded = 0

@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue, timeout_s=args.timeout_s,
                          api_key=args.api_key)
-    app = create_app(serving_model(inference.load(args.workdir)), config)
+    app = create_app(serving_model(inference.load(args.workdir), portable=False), config)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info",
                 timeout_graceful_shutdown=config.timeout_s)
     return 0
