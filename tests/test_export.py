@@ -96,7 +96,9 @@ def test_the_serving_model_equals_the_predictor(predictor, images):
     np.testing.assert_allclose(np.asarray(serving(images)), predictor(images), atol=1e-5)
 
 
-@pytest.mark.parametrize("fmt", ["stablehlo", "saved_model", "tflite", "onnx"])
+@pytest.mark.parametrize("fmt", [  # TensorFlow's converters take ~10 s each: slow step
+    "stablehlo", pytest.param("saved_model", marks=pytest.mark.slow),
+    pytest.param("tflite", marks=pytest.mark.slow), "onnx"])
 def test_float_formats_equal_the_predictor_on_256_images(predictor, images, tmp_path, fmt):
     if fmt == "onnx":
         pytest.importorskip("jax2onnx")
@@ -119,6 +121,7 @@ def test_stablehlo_runs_without_the_python_model_at_any_batch(predictor, images,
         np.testing.assert_allclose(run(images[:n]), predictor(images[:n]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_saved_model_resizes_other_sizes_as_the_predictor_does(predictor, tmp_path):
     path = export.export_saved_model(export.serving_model(predictor), str(tmp_path))
     assert path.endswith(os.path.join("saved_model", "1"))  # TF Serving's layout
