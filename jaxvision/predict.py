@@ -11,7 +11,12 @@ model's input size, as rows. A progress bar (stderr) counts the images when fold
 
 Every file is checked before anything is predicted: one that is not an image, or whose
 channels the model cannot take, stops the run with one line naming it (exit code 1).
-``--output`` is written atomically: a stopped run leaves no half-written file.
+``--file_list`` reads the paths from a text file, one per line.
+
+``--output`` (``.jsonl``, or ``.csv`` for one row per image: path, then class, name and
+probability for each of the top k) is appended batch by batch and flushed to disk, so a
+stopped run can resume: run the same command again and the files already in the output are
+skipped (a half-written last line, from a kill mid-write, is dropped and redone).
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--top_k", type=int, default=5,
                         help="classes per image, most probable first (classification)")
     parser.add_argument("--batch_size", type=int, default=64, help="images per model call")
-    parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    parser.add_argument("--file_list", default=None,
+                        help="a text file of image paths, one per line (with or instead of "
+                             "IMAGE_OR_FOLDER)")
+    parser.add_argument("paths", nargs="*", metavar="IMAGE_OR_FOLDER")
     return parser
 
 
@@ -87,34 +95,95 @@ def _records(predictor, files: list[str], *, top_k: int, batch_size: int,
         progress.update(len(names))
 
 
+def _done_paths(output: str) -> set[str]:
+    """Paths already in ``output`` (JSONL or CSV); a torn last line is cut off the file."""
+    import csv
+
+    if not os.path.exists(output):
+        return set()
+    with open(output, "rb") as f:
+        data = f.read()
+    complete = data[:data.rfind(b"\n") + 1]
+    if len(complete) != len(data):
+        with open(output, "wb") as f:  # drop the torn line; its images are predicted again
+            f.write(complete)
+    text = complete.decode()
+    if output.endswith(".csv"):
+        rows = list(csv.reader(text.splitlines()))
+        return {row[0] for row in rows[1:] if row}
+    return {json.loads(line)["path"] for line in text.splitlines() if line.strip()}
+
+
+def _csv_rows(record: dict, top_k: int, header: bool) -> list[list]:
+    if "top_k" not in record:
+        raise ValueError("CSV output holds classification results; use .jsonl for masks")
+    rows = []
+    if header:
+        rows.append(["path"] + [f"{field}_{i + 1}" for i in range(top_k)
+                                for field in ("class", "name", "probability")])
+    rows.append([record["path"]] + [value for entry in record["top_k"] for value in
+                                    (entry["class"], entry["name"], entry["probability"])])
+    return rows
+
+
 def predict(args: argparse.Namespace) -> int:
-    """Runs the parsed command; returns the number of images predicted."""
+    """Runs the parsed command; returns the number of images predicted (this run)."""
+    import csv
+    import io
+
     from tqdm import tqdm
 
     from jaxvision import inference
-    from jaxvision.train.workdir import write_text_atomic
 
     if args.top_k < 1:
         raise ValueError(f"--top_k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {args.batch_size}")
-    files, any_folder = image_files(args.paths)
+    paths = list(args.paths)
+    if args.file_list:
+        with open(args.file_list) as f:
+            paths += [line.strip() for line in f if line.strip()]
+    if not paths:
+        raise ValueError("give image files or folders, or --file_list")
+    files, any_folder = image_files(paths)
+    done = _done_paths(args.output) if args.output else set()
+    files = [path for path in files if path not in done]
     predictor = inference.load(args.workdir, step=args.step, batch_size=args.batch_size)
-    for path in files:  # every file before any prediction: no half-done output
+    for path in files:  # every file before any prediction
         inference.check_image_file(path, predictor.spec)
-    lines = []
-    with tqdm(total=len(files), unit="image", file=sys.stderr, disable=not any_folder,
-              dynamic_ncols=True) as progress:
-        for record in _records(predictor, files, top_k=args.top_k, batch_size=args.batch_size,
-                               progress=progress):
-            line = json.dumps(record) + "\n"
-            if args.output:
-                lines.append(line)
-            else:
-                sys.stdout.write(line)
-    if args.output:  # all or nothing: a stopped run leaves no half-written file
-        write_text_atomic(args.output, "".join(lines))
+    k = min(args.top_k, predictor.num_classes)
+    sink = open(args.output, "a", newline="") if args.output else sys.stdout
+    header = bool(args.output) and args.output.endswith(".csv") and os.path.getsize(
+        args.output) == 0
+    try:
+        with tqdm(total=len(files), unit="image", file=sys.stderr,
+                  disable=not (any_folder or args.file_list), dynamic_ncols=True) as progress:
+            batch = []
+            for record in _records(predictor, files, top_k=args.top_k,
+                                   batch_size=args.batch_size, progress=progress):
+                if args.output and args.output.endswith(".csv"):
+                    buffer = io.StringIO()
+                    csv.writer(buffer).writerows(_csv_rows(record, k, header))
+                    header = False
+                    batch.append(buffer.getvalue())
+                else:
+                    batch.append(json.dumps(record) + "\n")
+                if len(batch) == args.batch_size:
+                    _write(sink, batch)
+            _write(sink, batch)
+    finally:
+        if sink is not sys.stdout:
+            sink.close()
     return len(files)
+
+
+def _write(sink, lines: list[str]) -> None:
+    """Whole lines, flushed to disk: what is in the file is done."""
+    sink.write("".join(lines))
+    sink.flush()
+    if sink is not sys.stdout:
+        os.fsync(sink.fileno())
+    lines.clear()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

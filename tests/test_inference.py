@@ -241,6 +241,33 @@ def test_cli_stops_on_a_bad_file_naming_it(run, tmp_path):
     assert not [name for name in os.listdir(tmp_path) if name.startswith("out.jsonl")]
 
 
+def test_batch_prediction_resumes_after_a_stop_and_writes_csv(run, reference, tmp_path):
+    digits, _ = reference
+    paths = _write_pngs(tmp_path / "images", digits[:6])
+    parse = predict._parser().parse_args
+    out = tmp_path / "out.jsonl"
+    assert predict.predict(parse(["--workdir", run[1], "--output", str(out),
+                                  "--batch_size", "2", *paths[:3]])) == 3
+    with open(out, "a") as f:  # a run killed in the middle of a line
+        f.write('{"path": "' + paths[3] + '", "top_')
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(paths) + "\n")
+    assert predict.predict(parse(["--workdir", run[1], "--output", str(out),
+                                  "--file_list", str(listing)])) == 3  # only the rest
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["path"] for line in lines] == paths
+    csv_out = tmp_path / "out.csv"
+    predict.predict(parse(["--workdir", run[1], "--output", str(csv_out), "--top_k", "2",
+                           *paths[:4]]))
+    assert predict.predict(parse(["--workdir", run[1], "--output", str(csv_out), "--top_k",
+                                  "2", *paths])) == 2
+    rows = csv_out.read_text().splitlines()
+    assert rows[0] == "path,class_1,name_1,probability_1,class_2,name_2,probability_2"
+    assert [row.split(",")[0] for row in rows[1:]] == paths
+    assert [int(row.split(",")[1]) for row in rows[1:]] == [
+        line["top_k"][0]["class"] for line in lines]
+
+
 @pytest.fixture(scope="module")
 def segmentation_workdir(tmp_path_factory):
     """A segmentation run's files written by hand: config, model input and one checkpoint
