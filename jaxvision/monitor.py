@@ -126,7 +126,8 @@ class PredictionMonitor:
     def summary(self) -> dict:
         total = self.counts.sum()
         p = self.counts[self.counts > 0] / max(total, 1)
-        return {"counts": self.counts.tolist(), "entropy_bits": float(-(p * np.log2(p)).sum()),
+        return {"counts": self.counts.tolist(),
+                "entropy_bits": float(-(p * np.log2(p)).sum()) + 0.0,  # never -0.0
                 "mean_confidence": float(np.mean(self.confidences)) if self.confidences
                 else float("nan")}
 
