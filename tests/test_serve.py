@@ -155,3 +155,68 @@ def test_bad_serve_configs_are_refused():
         ServeConfig(max_batch=0)
     with pytest.raises(ValueError, match="timeout_s"):
         ServeConfig(timeout_s=0)
+
+
+@pytest.mark.slow
+def test_sigterm_answers_every_accepted_request_then_exits(tfds_dir, tmp_path):
+    """``python -m jaxvision.serve`` on a trained run: requests in flight when SIGTERM arrives
+    all get their 200, then the process exits cleanly."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from experiments import quickstart
+    from jaxvision import train
+
+    config = quickstart.get_config()
+    config.data_dir, config.num_epochs = tfds_dir, 1
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(config, workdir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jaxvision.serve", "--workdir", workdir, "--port", str(port),
+         "--max-wait-ms", "5000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the server never became ready")
+        body = png(np.zeros((8, 8, 1), np.uint8)[..., 0])
+
+        def send(_):
+            try:
+                return httpx.post(url + "/v1/predict", content=body,
+                                  headers={"content-type": "image/png"}, timeout=60).status_code
+            except httpx.HTTPError as e:
+                return type(e).__name__
+
+        with ThreadPoolExecutor(16) as pool:
+            futures = [pool.submit(send, i) for i in range(16)]
+            # All 16 accepted and queued (the batcher waits up to 5 s for 32 images) ...
+            deadline = time.monotonic() + 60
+            while "jaxvision_queue_depth 16" not in httpx.get(url + "/metrics").text:
+                assert time.monotonic() < deadline, "the requests never reached the queue"
+                time.sleep(0.05)
+            server.send_signal(signal.SIGTERM)  # ... when the server is told to stop
+            statuses = [f.result() for f in futures]
+        assert statuses == [200] * 16
+        assert server.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+    finally:
+        server.kill()
+        output = server.communicate()[0]
+    assert "Shutting down" in output or "Finished server process" in output, output[-2000:]
