@@ -159,8 +159,8 @@ def test_bad_serve_configs_are_refused():
 
 @pytest.mark.slow
 def test_sigterm_answers_every_accepted_request_then_exits(tfds_dir, tmp_path):
-    """``python -m jaxvision.serve`` on a trained run: requests in flight when SIGTERM arrives
-    all get their 200, then the process exits cleanly."""
+    """``python -m jaxvision.serve`` on a trained run answers as ``inference.load`` does;
+    requests queued when SIGTERM arrives all get their 200, then the process exits."""
     import os
     import signal
     import socket
@@ -196,6 +196,14 @@ def test_sigterm_answers_every_accepted_request_then_exits(tfds_dir, tmp_path):
                 time.sleep(0.3)
         else:
             pytest.fail("the server never became ready")
+        # The served answer is inference.load's, for an image of another size too.
+        from jaxvision import inference
+
+        digit = np.random.default_rng(0).integers(0, 256, (12, 10), dtype=np.uint8)
+        served = httpx.post(url + "/v1/predict", content=png(digit), timeout=60,
+                            headers={"content-type": "image/png"}).json()["predictions"][0]
+        np.testing.assert_allclose(served["probabilities"],
+                                   inference.load(workdir)(digit[..., None])[0], atol=1e-5)
         body = png(np.zeros((8, 8, 1), np.uint8)[..., 0])
 
         def send(_):
