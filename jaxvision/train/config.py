@@ -45,6 +45,16 @@ def default_config() -> ml_collections.ConfigDict:
     # .safetensors/.npz/.pth file; init_dont_load regexes keep fresh weights (e.g. 'head').
     c.init_from = ""
     c.init_dont_load = ()
+    # Transfer strategies compiled against the model's stages (see jaxvision.transfer.strategy):
+    # strategy '' | 'feature_extraction' | 'stages' | 'top_k' | 'last_fraction' | 'full' |
+    # 'gradual'; lr_decay '' | 'course' (/10 /8 /6 /4 /2) | 'layer' (timm layer decay); head '' (the
+    # model's own) | 'linear' | 'mlp' | 'bottleneck' | 'domain_adaptation'; residual adapters
+    # after named blocks (only adapters and head train); BatchNorm modes per module regex.
+    c.transfer = ml_collections.ConfigDict(dict(
+        strategy="", stages=(), top_k=1, fraction=0.3, unfreeze_every_epochs=1, lr_decay="",
+        layer_decay=0.75, head="", head_dropout=ml_collections.config_dict.placeholder(float),
+        adapters_after=(), adapter_reduction=4, batch_norm_frozen=(), batch_norm_train=(),
+        reinit_last_blocks=0))
     # Optimisation.
     c.batch_size = 64  # global, over all devices and processes
     c.eval_batch_size = 256
@@ -186,6 +196,10 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
         from jaxvision.train.init_from import check_source
 
         check_source(config.init_from)
+    if config.get("transfer") is not None:
+        from jaxvision.transfer.strategy import check_transfer_config
+
+        check_transfer_config(config.transfer)
     if config.get("image_size") is not None:
         check_image_size(config.image_size, "config.image_size")
     if config.optimizer.name == "sam_optax":

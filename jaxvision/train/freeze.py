@@ -32,9 +32,14 @@ def _tree(flat: dict[str, Any]) -> dict:
 class Freeze:
     trainable: tuple[str, ...] = ()
     frozen: tuple[str, ...] = ()
+    # BatchNorm modes per subtree (regexes on module paths like 'layer1_0/bn1'): running
+    # statistics used and never updated, or batch statistics and updates even where the
+    # BatchNorm's parameters are frozen (the course's "parameter freezing only").
+    bn_frozen: tuple[str, ...] = ()
+    bn_train: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.trainable or self.frozen)
+        return bool(self.trainable or self.frozen or self.bn_frozen or self.bn_train)
 
     def is_frozen(self, path: str) -> bool:
         if self.trainable and not any(re.search(p, path) for p in self.trainable):
@@ -49,6 +54,13 @@ class Freeze:
                 if not any(re.search(pattern, path) for path in paths):
                     raise ValueError(f"config.{name} regex {pattern!r} matches no parameter; "
                                      f"parameters look like {paths[:4]}")
+        modules = {path.rpartition("/")[0] for path in paths}
+        for name, patterns in (("batch_norm_frozen", self.bn_frozen),
+                               ("batch_norm_train", self.bn_train)):
+            for pattern in patterns:
+                if not any(re.search(pattern, module) for module in modules):
+                    raise ValueError(f"config.transfer.{name} regex {pattern!r} matches no "
+                                     f"module; modules look like {sorted(modules)[:4]}")
         if paths and all(self.is_frozen(path) for path in paths):
             raise ValueError("config.trainable/frozen freeze every parameter: nothing to train")
 
@@ -59,12 +71,20 @@ class Freeze:
                 _tree({p: v for p, v in flat.items() if self.is_frozen(p)}))
 
     def frozen_modules(self, params: Any) -> frozenset[str]:
-        """Paths of the modules whose parameters are all frozen."""
+        """Paths of the modules whose BatchNorm runs on running statistics: those whose
+        parameters are all frozen, unless ``bn_train`` matches them, and those ``bn_frozen``
+        matches."""
         modules: dict[str, bool] = {}
         for path in _flat(params):
             module = path.rpartition("/")[0]
             modules[module] = modules.get(module, True) and self.is_frozen(path)
-        return frozenset(m for m, frozen in modules.items() if frozen)
+
+        def stats_frozen(module: str, frozen: bool) -> bool:
+            if any(re.search(p, module) for p in self.bn_frozen):
+                return True
+            return frozen and not any(re.search(p, module) for p in self.bn_train)
+
+        return frozenset(m for m, frozen in modules.items() if stats_frozen(m, frozen))
 
 
 def merge(trainable: Any, frozen: Any) -> dict:
