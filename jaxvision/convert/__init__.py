@@ -24,10 +24,12 @@ from jaxvision.convert.torchvision import (
     vgg_from_torchvision,
     vit_from_torchvision,
 )
+from jaxvision.convert.retinanet import retinanet_from_torchvision
 
 __all__ = [
     "alexnet_from_torchvision", "conv_kernel", "dense_kernel", "load_state_dict",
     "load_torchvision", "nchw_flatten_to_nhwc", "resnet_from_torchvision",
+    "retinanet_from_torchvision",
     "vgg_from_torchvision", "vit_from_torchvision",
 ]
 
@@ -67,14 +69,21 @@ def _converter_for(model: nn.Module) -> Callable[[Mapping[str, Any]], dict]:
     from jaxvision.models.alexnet import AlexNet
     from jaxvision.models.resnet import ResNet
     from jaxvision.models.vgg import VGG
+    from jaxvision.models.retinanet import RetinaNet
     from jaxvision.models.vit import ViT
 
+    if isinstance(model, RetinaNet):
+        from jaxvision.convert.retinanet import retinanet_from_torchvision, uses_frozen_norm
+
+        frozen = uses_frozen_norm(model)
+        return lambda sd: retinanet_from_torchvision(sd, frozen_batch_norm=frozen)
     for cls, fn in ((ResNet, resnet_from_torchvision), (VGG, vgg_from_torchvision),
                     (AlexNet, alexnet_from_torchvision), (ViT, vit_from_torchvision)):
         if isinstance(model, cls):
             return fn
     raise TypeError(f"no torchvision converter for {type(model).__name__}; supported: ResNet, "
-                    "VGG, AlexNet, ViT (or call one of the *_from_torchvision functions)")
+                    "VGG, AlexNet, ViT, RetinaNet (or call one of the *_from_torchvision "
+                    "functions)")
 
 
 def _flatten(tree: Mapping, prefix: tuple = ()) -> dict[tuple, Any]:

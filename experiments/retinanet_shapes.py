@@ -1,0 +1,172 @@
+"""RetinaNet (ResNet-18-FPN, narrow) trained end to end on the embedded ``shapes/det64`` set.
+
+Command:  python -m experiments.retinanet_shapes --workdir workdirs/retinanet_shapes
+          (``--config.quick=True``: 400 images and 3 epochs, a smoke run;
+          ``--config.ablation=True`` adds BCE without the prior initialisation, same budget)
+Expected: the issue's goal is COCO AP50 >= 0.90 on the 500 held-out images (focal + prior).
+Measured: 2026-12-01, default config (12 epochs, 744 steps): AP 0.625, AP50 0.790, AP75 0.723,
+          APs 0.626, APm 0.795, AR100 0.777 (eval AP50 per epoch 0.04, 0.16, 0.21, 0.28,
+          0.44, .., 0.75 (epoch 9), 0.79, 0.79): still rising when the cosine schedule ended,
+          so the 0.90 goal is NOT reached with this budget; more epochs (or a higher
+          learning rate) are the next thing to try. The ablation was not run.
+Runtime:  about 45 min on the shared 2-core machine while other jobs ran (load 10+).
+
+Everything goes through ``train.train_and_evaluate`` with ``task="detection"``: anchor
+targets are computed on device in the step, detections are scored by the project's COCO
+evaluator on the whole eval split after each epoch, and the best checkpoint is kept by AP.
+The data are ``shapes/det64``'s images (1-4 objects of 13-32 pixels per 64x64 image, 5
+classes), generated from the builder's own spec as arrays. Anchors: 16-256 pixels with
+octave scales (``small_anchor_sizes(16)``), centred on the cells. The trained model is loaded
+back with ``inference.load`` and its boxes are drawn on test images (``detections.png``);
+``curves.png`` compares the focal/prior run's loss and AP50 with the ablation's.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+import numpy as np
+
+from jaxvision import cli, inference, plots, train
+from jaxvision.data import from_arrays, make_datasets
+from jaxvision.data.shapes import CLASS_NAMES, ShapesSpec, generate
+from jaxvision.models.retinanet import small_anchor_sizes
+from jaxvision.train.writers import read_metrics
+
+# shapes/det64 (jaxvision.data.builders.shapes): 1-4 objects, radius 10-25% of 64 pixels.
+DET64 = ShapesSpec(image_size=64, min_objects=1, max_objects=4, min_radius_frac=0.1,
+                   max_radius_frac=0.25, num_train=2000, num_test=500)
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = train.default_config()
+    config.task = "detection"
+    config.model = "retinanet_resnet18_fpn"
+    config.model_kwargs = ml_collections.ConfigDict(dict(
+        fpn_channels=64, anchor_sizes=small_anchor_sizes(16.0), anchor_offset=0.5,
+        round_anchors=False, conv="xla", backbone_kwargs=dict(base_features=16, conv="xla")))
+    config.num_classes = len(CLASS_NAMES)
+    config.parallel = "none"
+    config.batch_size = 32
+    config.eval_batch_size = 100
+    config.num_epochs = 12
+    config.optimizer.name = "adamw"
+    config.optimizer.learning_rate = 2e-3
+    config.optimizer.warmup_steps = 50
+    config.optimizer.schedule = "cosine"
+    config.grad_clip_norm = 10.0
+    config.best_metric = "eval_AP"
+    config.tensorboard = False
+    config.log_every_steps = 25
+    config.quick = False
+    config.ablation = False
+    return config
+
+
+def det64_source(split: str, num: int):
+    d = generate(DET64, split, num)
+    keep = d["valid"]
+    return from_arrays(d["image"], boxes=[b[k] for b, k in zip(d["boxes"], keep)],
+                       box_classes=[c[k] for c, k in zip(d["classes"], keep)],
+                       num_classes=len(CLASS_NAMES), class_names=CLASS_NAMES)
+
+
+def _train(config, workdir: str, num_train: int, num_test: int) -> dict:
+    datasets = make_datasets(det64_source("train", num_train), det64_source("test", num_test),
+                             batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+                             seed=config.seed, max_boxes=DET64.max_objects)
+    return train.train_and_evaluate(config, workdir, datasets=datasets)
+
+
+def draw_detections(path: str, predictor, images: np.ndarray, truth: dict, *,
+                    min_score: float = 0.3) -> None:
+    """Test images with ground truth (dashed white) and detections above ``min_score``
+    (imshow puts pixel i at [i - 0.5, i + 0.5], hence the half-pixel shift)."""
+    from matplotlib.patches import Rectangle
+
+    predictions = predictor(images)
+    fig, axes = plots.figure((2.2 * 6, 2.4 * 2), nrows=2, ncols=6)
+    for i, ax in enumerate(axes.flat):
+        ax.imshow(images[i])
+        ax.set_axis_off()
+        for box, ok in zip(truth["boxes"][i], truth["valid"][i]):
+            if ok:
+                ax.add_patch(Rectangle(box[:2] - 0.5, *(box[2:] - box[:2]), fill=False,
+                                       ls="--", ec="white", lw=1))
+        for box, score, cls, ok in zip(predictions["boxes"][i], predictions["scores"][i],
+                                       predictions["box_classes"][i],
+                                       predictions["boxes_valid"][i]):
+            if ok and score >= min_score:
+                ax.add_patch(Rectangle(box[:2] - 0.5, *(box[2:] - box[:2]), fill=False,
+                                       ec="lime", lw=1.5))
+                ax.text(box[0], box[1] - 1, f"{CLASS_NAMES[cls]} {score:.2f}", color="lime",
+                        fontsize=6)
+    plots.save(fig, path)
+
+
+def plot_curves(path: str, runs: dict[str, str]) -> None:
+    fig, axes = plots.figure((10, 3.5), ncols=2)
+    loss_ax, ap_ax = axes.flat
+    for name, workdir in runs.items():
+        records = read_metrics(workdir)
+        tr = [r for r in records if r["split"] == "train"]
+        ev = [r for r in records if r["split"] == "eval"]
+        loss_ax.plot([r["step"] for r in tr], [r["loss"] for r in tr], label=name)
+        ap_ax.plot([r["step"] for r in ev], [r["AP50"] for r in ev], marker="o", label=name)
+    loss_ax.set(xlabel="step", ylabel="train loss (focal or BCE + box)", yscale="log")
+    ap_ax.set(xlabel="step", ylabel="eval AP50", ylim=(0, 1))
+    loss_ax.legend(), ap_ax.legend()
+    plots.save(fig, path)
+
+
+def main(config, workdir: str) -> dict:
+    import time
+
+    quick = config.quick
+    num_train, num_test = (400, 100) if quick else (DET64.num_train, DET64.num_test)
+    if quick:
+        config.num_epochs = min(config.num_epochs, 3)
+    base = {k: v for k, v in config.items() if k not in ("quick", "ablation")}
+    run_config = ml_collections.ConfigDict(base)
+    runs, results, times = {}, {}, {}
+    variants = {"focal + prior": {}}
+    if config.ablation:
+        variants["BCE, no prior"] = {"task_kwargs": dict(gamma=0.0, alpha=None),
+                                     "model_kwargs.prior_probability": 0.5}
+    for name, changes in variants.items():
+        c = ml_collections.ConfigDict(run_config.to_dict())
+        for key, value in changes.items():
+            if key == "model_kwargs.prior_probability":
+                c.model_kwargs.prior_probability = value
+            else:
+                c[key] = ml_collections.ConfigDict(value)
+        run_dir = os.path.join(workdir, name.replace(" ", "").replace(",", "_").replace("+", "_"))
+        start = time.time()
+        results[name] = _train(c, run_dir, num_train, num_test)
+        times[name] = time.time() - start
+        runs[name] = run_dir
+    main_dir = runs["focal + prior"]
+    predictor = inference.load(main_dir)
+    truth = generate(DET64, "test", 12)
+    draw_detections(os.path.join(workdir, "detections.png"), predictor, truth["image"],
+                    truth)
+    plot_curves(os.path.join(workdir, "curves.png"), runs)
+    lines = ["# RetinaNet on shapes/det64", "",
+             f"{num_train} training images, {num_test} held-out; {config.num_epochs} epochs, "
+             f"batch {config.batch_size}.", "",
+             "| run | AP | AP50 | AP75 | APs | APm | AR100 | time (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['eval_AP']:.3f} | {r['eval_AP50']:.3f} | "
+                     f"{r['eval_AP75']:.3f} | {r['eval_APs']:.3f} | {r['eval_APm']:.3f} | "
+                     f"{r['eval_AR100']:.3f} | {times[name]:.0f} |")
+    lines += ["", "![detections](detections.png)", "![curves](curves.png)"]
+    summary = {name: {k: v for k, v in r.items() if isinstance(v, (int, float))}
+               for name, r in results.items()}
+    cli.write_report(workdir, lines, {"runs": summary, "seconds": times})
+    return {name: r["eval_AP50"] for name, r in results.items()}
+
+
+if __name__ == "__main__":
+    cli.run(get_config, main, name="retinanet_shapes")
