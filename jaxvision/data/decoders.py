@@ -48,6 +48,13 @@ def _shapes(keys: tuple[str, ...]) -> Callable[[dict], dict]:
     return decode
 
 
+def _shapes_binary(example: dict) -> dict:
+    """Image and a 0/1 mask (any object = 1): for tiny objects, finding them is the task."""
+    tf = _tf()
+    return {S.IMAGE: example["image"], S.LABEL: tf.cast(example["label"], tf.int32),
+            S.MASK: tf.cast(example["semantic_mask"][..., 0] > 0, tf.uint8)}
+
+
 def _objects(drop: str) -> Callable[[dict], dict]:
     """VOC and COCO: boxes and classes without the objects their evaluation ignores (VOC
     ``is_difficult``, COCO ``is_crowd``), which would otherwise be taught as positives."""
@@ -78,6 +85,7 @@ def _pets(example: dict) -> dict:
 _DECODERS: dict[str, TfdsDecoder] = {
     "shapes/det64": TfdsDecoder(_shapes(S.DETECTION)),
     "shapes/seg64": TfdsDecoder(_shapes(S.SEGMENTATION)),
+    "shapes/tiny64": TfdsDecoder(_shapes_binary),
     "voc": TfdsDecoder(_objects("is_difficult"), classes="objects/label"),
     "coco/2014": TfdsDecoder(_objects("is_crowd"), classes="objects/label"),
     "coco/2017": TfdsDecoder(_objects("is_crowd"), classes="objects/label"),

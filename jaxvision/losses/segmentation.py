@@ -1,4 +1,5 @@
-"""Segmentation losses: soft Dice (linear/squared denominator), Jaccard, Tversky, Dice + CE.
+"""Segmentation losses: soft Dice (linear/squared denominator), Jaccard, Tversky, Dice + CE,
+pixel focal loss and the course's smoothed binary IoU.
 
 Images are NHWC: logits or probabilities ``[B, H, W, C]`` with integer labels ``[B, H, W]`` for
 the multi-class losses; the binary losses take probabilities and 0/1 targets of the same shape.
@@ -168,3 +169,43 @@ def jaccard_loss(logits_or_probs: jax.Array, labels: jax.Array, *, from_logits: 
                         epsilon=epsilon, include_background=include_background,
                         background_index=background_index, class_weights=class_weights,
                         per_image=per_image, ignore_index=ignore_index)
+
+
+def pixel_focal_loss(logits: jax.Array, labels: jax.Array, *, gamma: float = 2.0, alpha=None,
+                     ignore_index: int | None = None) -> jax.Array:
+    """Softmax focal loss ``-α_y (1 - p_y)^γ log p_y`` (Lin et al. 2017) per pixel, averaged over
+    the labelled pixels: easy background pixels stop dominating the sum. ``γ = 0`` with no
+    ``alpha`` is :func:`pixel_cross_entropy`; ``alpha`` is an optional per-class weight ``[C]``."""
+    from jaxvision.losses.classification import focal_loss
+
+    logits = jnp.asarray(logits)
+    labels = jnp.asarray(labels)
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(f"labels must have shape {logits.shape[:-1]} (the logits without the "
+                         f"class axis), got {labels.shape}")
+    valid = jnp.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
+    per_pixel = focal_loss(logits.reshape(-1, logits.shape[-1]),
+                           jnp.where(valid, labels, 0).reshape(-1), gamma=gamma, alpha=alpha,
+                           reduction="none")
+    valid = valid.reshape(-1)
+    return jnp.sum(per_pixel * valid) / jnp.maximum(jnp.sum(valid), 1)
+
+
+def soft_iou(probs: jax.Array, targets: jax.Array, *, epsilon: float = 1e-6,
+             per_image: bool = True) -> jax.Array:
+    """The course's smoothed binary IoU ``(Σpg + ε) / (Σp + Σg - Σpg + ε)`` (C-1, ε = 1e-6),
+    one value per image (``[B]``) by default, or one over the whole batch. On 0/1 masks it is
+    the mask IoU: [[1,1],[0,0]] vs [[1,0],[1,0]] gives 0.33333356."""
+    probs = jnp.asarray(probs, jnp.result_type(probs, jnp.float32))
+    targets = jnp.asarray(targets, probs.dtype)
+    axes = _reduce_axes(probs.ndim, per_image, has_class_axis=False)
+    intersection = jnp.sum(probs * targets, axis=axes)
+    union = jnp.sum(probs, axis=axes) + jnp.sum(targets, axis=axes) - intersection
+    return (intersection + epsilon) / (union + epsilon)
+
+
+def iou_loss(probs: jax.Array, targets: jax.Array, *, epsilon: float = 1e-6,
+             per_image: bool = True) -> jax.Array:
+    """Binary soft IoU loss ``1 - soft_iou``, averaged over images (the multi-class one is
+    :func:`jaccard_loss`)."""
+    return jnp.mean(1.0 - soft_iou(probs, targets, epsilon=epsilon, per_image=per_image))

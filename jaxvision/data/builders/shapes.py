@@ -3,7 +3,8 @@
 Variants: ``shapes/cls32`` (one object per 32x32 image, for classifiers and autoencoders),
 ``shapes/det64`` (1-4 objects per 64x64 image, for localizers, detectors and UNets; read with
 boxes, classes, semantic and instance masks) and ``shapes/seg64`` (2-6 smaller objects per
-64x64 image, read as image + semantic mask: see ``jaxvision.data.decoders``). Build any
+64x64 image, read as image + semantic mask: see ``jaxvision.data.decoders``), ``shapes/tiny64``
+(1-2 objects of radius 2-3 pixels, under 2% foreground, read as a binary mask). Build any
 other variant with ``tfds.builder("shapes", config=ShapesConfig(name=..., spec=ShapesSpec(...)))``.
 """
 
@@ -36,6 +37,11 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
         ShapesConfig(name="seg64", description="2-6 objects, 64x64, read as segmentation",
                      spec=ShapesSpec(image_size=64, min_objects=2, max_objects=6,
                                      min_radius_frac=0.08, max_radius_frac=0.22,
+                                     num_train=2000, num_test=500)),
+        ShapesConfig(name="tiny64", description="1-2 tiny objects (under 2% of the pixels), "
+                     "64x64, read as a binary object/background mask",
+                     spec=ShapesSpec(image_size=64, min_objects=1, max_objects=2,
+                                     min_radius_frac=0.03, max_radius_frac=0.05,
                                      num_train=2000, num_test=500)),
     ]
 
