@@ -9,7 +9,8 @@ from jaxvision.losses.detection import (ciou_loss, diou_loss, giou_loss, iou_los
 from jaxvision.losses.regression import huber, mae, mse, smooth_l1
 from jaxvision.losses.regularization import l1_penalty, l2_penalty, l2_penalty_for_weight_decay
 from jaxvision.losses.segmentation import (dice_ce_loss, dice_loss, jaccard_loss, multiclass_dice_loss,
-                                           pixel_cross_entropy, soft_dice, tversky_loss)
+                                           pixel_cross_entropy, pixel_focal_loss, soft_dice,
+                                           soft_iou, tversky_loss)
 
 __all__ = ["cross_entropy", "binary_cross_entropy", "focal_loss", "class_weights_from_counts",
            "oversampling_weights", "oversample_indices", "combine_losses", "mse", "mae", "huber",
@@ -19,4 +20,4 @@ __all__ = ["cross_entropy", "binary_cross_entropy", "focal_loss", "class_weights
            "retinanet_loss",
            # segmentation (jaxvision.losses.segmentation)
            "soft_dice", "dice_loss", "multiclass_dice_loss", "dice_ce_loss", "pixel_cross_entropy",
-           "tversky_loss", "jaccard_loss"]
+           "tversky_loss", "jaccard_loss", "pixel_focal_loss", "soft_iou"]

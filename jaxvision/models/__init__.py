@@ -17,6 +17,11 @@ from jaxvision.models.registry import create, list, register  # noqa: A004
 from jaxvision.models.backbone import FeatureInfo
 from jaxvision.models import mlp, small_cnn  # noqa: F401  (registration)
 from jaxvision.models import alexnet, lenet, resnet, simple_cnn, tiny_fcn, vgg, vit  # noqa: F401
+from jaxvision.models import unet, unet_encoder  # noqa: F401  (registration)
+from jaxvision.models import autoencoders  # noqa: F401  (registration)
+from jaxvision.models import localizer, retinanet  # noqa: F401  (registration)
 from jaxvision.models.feature_maps import features
+from jaxvision.models.pretrained import Pretrained, Weights, list_models, list_weights  # noqa: E402
 
-__all__ = ["FeatureInfo", "create", "features", "list", "register"]
+__all__ = ["FeatureInfo", "Pretrained", "Weights", "create", "features", "list", "list_models",
+           "list_weights", "register"]

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from jaxvision.tasks.base import Evaluator, Task, valid_weights
 from jaxvision.tasks.classification import ClassificationTask
+from jaxvision.tasks.detection import COCODetectionEvaluator, DetectionTask
+from jaxvision.tasks.localization import LocalizationTask
+from jaxvision.tasks.reconstruction import (ImageQualityEvaluator, ReconstructionTask, VAETask,
+                                            VQVAETask)
 from jaxvision.tasks.segmentation import ConfusionMatrixEvaluator, SegmentationTask
 
-TASKS = {"classification": ClassificationTask, "segmentation": SegmentationTask}
+TASKS = {"classification": ClassificationTask, "segmentation": SegmentationTask,
+         "reconstruction": ReconstructionTask, "vae": VAETask, "vq_vae": VQVAETask,
+         "detection": DetectionTask, "localization": LocalizationTask}
 
 
 def create(name: str, **options) -> Task:
@@ -19,5 +25,7 @@ def create(name: str, **options) -> Task:
     return TASKS[name](**options)
 
 
-__all__ = ["ClassificationTask", "ConfusionMatrixEvaluator", "Evaluator", "SegmentationTask",
+__all__ = ["COCODetectionEvaluator", "DetectionTask", "LocalizationTask",
+           "ClassificationTask", "ConfusionMatrixEvaluator", "Evaluator", "ImageQualityEvaluator",
+           "ReconstructionTask", "SegmentationTask", "VAETask", "VQVAETask",
            "TASKS", "Task", "create", "valid_weights"]

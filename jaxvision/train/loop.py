@@ -23,7 +23,6 @@ import jax
 import numpy as np
 import optax
 
-from jaxvision import models
 from jaxvision.data import Datasets, build_datasets
 from jaxvision.inference import CLASS_NAMES_FILE, INPUT_SPEC_FILE, InputSpec
 from jaxvision.nn.layers import sync_batch_norm
@@ -40,7 +39,6 @@ from jaxvision.train.parallel import AXIS, Parallel, make_parallel
 from jaxvision.train.progress import Progress
 from jaxvision.train.state import TrainState, create_train_state
 from jaxvision.train.evaluation import evaluate
-from jaxvision.train.freeze import from_config as freeze_from_config
 from jaxvision.train.init_from import load_initial_variables
 from jaxvision.train.step import Adversarial, StepOptions, make_eval_step, make_train_step
 from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
@@ -67,7 +65,9 @@ def create_model(config, *, num_classes: int, parallel: Parallel, model: nn.Modu
     statistics the step averages.
     """
     if model is None:
-        model = models.create(config.model, num_classes=num_classes, **config.model_kwargs)
+        from jaxvision.transfer.engine import build_model
+
+        model = build_model(config, num_classes=num_classes)
     if _has_field(model, "dtype"):
         model = model.clone(dtype=COMPUTE_DTYPES[config.compute_dtype])
     elif config.compute_dtype != "float32":
@@ -164,8 +164,9 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
 
     steps_per_epoch = datasets.train.steps_per_epoch
     total_steps = config.num_epochs * steps_per_epoch
-    tx = _build_tx(config, total_steps)
-    freeze = freeze_from_config(config)
+    plan = _transfer_plan(config, model, (1, *datasets.image_shape), steps_per_epoch)
+    tx = _build_tx(config, total_steps, plan)
+    freeze = plan.freeze
     options = StepOptions(
         learning_rate_fn=build_schedule(config.optimizer, total_steps), task=task, freeze=freeze,
         grad_accum_steps=config.grad_accum_steps,
@@ -209,7 +210,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
     elif config.init_from:
         params, model_state = load_initial_variables(
             config.init_from, model, *jax.device_get((state.params, state.model_state)),
-            dont_load=tuple(config.init_dont_load))
+            dont_load=tuple(config.init_dont_load) + plan.dont_load)
         state = state.replace(params=jax.device_put(params, parallel.replicated),
                               model_state=jax.device_put(model_state, parallel.replicated))
     step = int(state.step)
@@ -270,6 +271,8 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                 break
             for batch in datasets.train.epoch(epoch, start_step=step % steps_per_epoch):
                 _check_shape(batch, datasets.image_shape)
+                if hasattr(task, "check_batch"):  # host-side target checks (segmentation masks)
+                    task.check_batch(batch)
                 state, metrics = train_step(state, parallel.place_batch(batch))
                 step += 1
                 if pending is not None:
@@ -350,8 +353,20 @@ def _test(state, step: int, best_step: int | None, checkpointer: Checkpointer, d
     return {"test_step": tested, **{f"test_{name}": value for name, value in results.items()}}
 
 
-def _build_tx(config, total_steps: int) -> optax.GradientTransformation:
-    tx = build_optimizer(config.optimizer, total_steps)
+def _transfer_plan(config, model, input_shape, steps_per_epoch: int):
+    """What ``config.transfer`` (with ``trainable``/``frozen``) means for ``model``."""
+    from jaxvision.transfer.engine import plan
+
+    return plan(config, model, input_shape, steps_per_epoch=steps_per_epoch)
+
+
+def _build_tx(config, total_steps: int, plan=None) -> optax.GradientTransformation:
+    if plan is not None:
+        from jaxvision.transfer.strategy import build_optimizer as build_transfer_optimizer
+
+        tx = build_transfer_optimizer(config, plan, total_steps)
+    else:
+        tx = build_optimizer(config.optimizer, total_steps)
     if config.plateau.metric:
         tx = optax.chain(tx, scale_by_plateau(mode=config.plateau.mode))
     if config.grad_clip_norm:
@@ -444,9 +459,10 @@ def load_state(workdir: str, config, *, step: int | None = None,
     model, _ = create_model(config, num_classes=model_input["num_classes"], parallel=parallel)
     # The optimizer state's structure does not depend on the schedule's length; any length
     # that every schedule accepts (warmup included) will do.
-    template = create_train_state(model, _build_tx(config, 2**30), seed=config.seed,
-                                  input_shape=tuple(model_input["input_shape"]),
-                                  freeze=freeze_from_config(config))
+    input_shape = tuple(model_input["input_shape"])
+    plan = _transfer_plan(config, model, input_shape, 1)
+    template = create_train_state(model, _build_tx(config, 2**30, plan), seed=config.seed,
+                                  input_shape=input_shape, freeze=plan.freeze)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))
     target = abstract_items(template.checkpoint_items(), parallel.replicated)
     if step is None:
