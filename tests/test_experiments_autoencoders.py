@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # experiment reproductions
 
 
 def _files(path, *names):

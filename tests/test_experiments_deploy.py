@@ -17,6 +17,7 @@ def test_every_deployment_experiment_documents_its_command_and_result(name):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_export_and_deploy_runs_every_runtime(tfds_dir, tmp_path):
     from experiments import export_and_deploy as experiment
 
@@ -36,6 +37,7 @@ def test_export_and_deploy_runs_every_runtime(tfds_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_robustness_and_monitoring_flags_shifted_streams_only(tfds_dir, tmp_path):
     from experiments import robustness_and_monitoring as experiment
 

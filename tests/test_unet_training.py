@@ -54,6 +54,7 @@ def test_the_engine_stops_on_bad_masks(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_unet_reaches_foreground_dice_090_on_held_out_shapes(tmp_path):
     """The experiment's default padded UNet (depth 3, width 16, BatchNorm) on 640 seg64 images,
     3 epochs (60 steps of 32): foreground Dice >= 0.90 on 200 held-out images. Measured
@@ -66,6 +67,7 @@ def test_unet_reaches_foreground_dice_090_on_held_out_shapes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_unet_segmentation_experiment_quick(tmp_path):
     config = E.get_config()
     config.quick = True
