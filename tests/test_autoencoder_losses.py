@@ -95,6 +95,7 @@ def test_perceptual_loss_on_classifier_features():
     assert float(ael.perceptual_loss(x, y, feature_fn=feature_fn)) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_importance_weighted_bound_tightens():
     vae = models.create("vae", image_shape=(8, 8, 1), latent_dim=4, hidden=(32,))
     x = (jax.random.uniform(jax.random.key(0), (16, 8, 8, 1)) > 0.5).astype(jnp.float32)

@@ -97,6 +97,7 @@ def test_vae_sampling_uses_the_sample_stream():
         cvae.apply(cv, x)
 
 
+@pytest.mark.slow
 def test_vq_vae_straight_through_and_losses():
     model = models.create("vq_vae", num_codes=16, embed_dim=4)
     x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1))

@@ -33,6 +33,7 @@ def _batch(boxes, classes, valid, size=32):
             "boxes_valid": jnp.asarray(valid, bool)}
 
 
+@pytest.mark.slow
 def test_images_without_objects_train_on_negatives_only():
     """No positives anywhere: the focal loss of every anchor-class at the prior, divided by 1."""
     task = DetectionTask(num_classes=3)
@@ -193,6 +194,7 @@ def _tiny_detection_run(workdir, *, epochs, num_train=384, num_test=96, seed=0):
     return train.train_and_evaluate(config, str(workdir), datasets=datasets)
 
 
+@pytest.mark.slow
 def test_short_engine_run_learns_to_detect(tmp_path):
     """Through train_and_evaluate: AP50 on held-out images clears a floor an untrained or
     non-learning detector cannot (it starts at 0.0); inference.load returns boxes/scores/classes."""

@@ -43,6 +43,7 @@ def test_has_box_masks_the_box_term_and_lambda_weights_it():
     assert float(box_weight_schedule(500, start=1, end=10, ramp_steps=100)) == 10.0
 
 
+@pytest.mark.slow
 def test_localizer_outputs_and_task_metrics():
     from jaxvision.models.localizer import Localizer
 

@@ -54,6 +54,7 @@ def test_task_errors():
                   {"image": jnp.zeros((2, 4, 4, 1))}, train=True)
 
 
+@pytest.mark.slow
 def test_denoising_trains_through_the_engine(tfds_dir, tmp_path):
     """A denoising conv AE (salt-and-pepper noise made in the step, with a curriculum), 44
     steps on digits: it beats its noisy input's PSNR; the curriculum counter advances once

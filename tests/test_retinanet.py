@@ -35,6 +35,7 @@ def test_parameter_counts_equal_torchvision():
     assert _num_params(models.create("retinanet_resnet50_fpn_v2"))[0] == 38_198_935
 
 
+@pytest.mark.slow
 def test_head_initialisation_is_torchvision_s():
     from jaxvision.losses.detection import prior_bias_init
     from jaxvision.models.retinanet import RetinaNetHead

@@ -44,6 +44,7 @@ def runs(tfds_dir, tmp_path_factory):
             summary)
 
 
+@pytest.mark.slow
 def test_frozen_stage_and_frozen_statistics_are_bitwise_the_sources(runs):
     source, target, summary = runs
     assert summary["step"] > 0

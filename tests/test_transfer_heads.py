@@ -87,6 +87,7 @@ def adapted():
     return backbone, model, variables, x
 
 
+@pytest.mark.slow
 def test_adapters_start_as_the_identity(adapted):
     backbone, model, variables, x = adapted
     assert {"adapter_layer1_0", "adapter_layer2_0"} <= set(variables["params"])
@@ -97,6 +98,7 @@ def test_adapters_start_as_the_identity(adapted):
     np.testing.assert_array_equal(apply(model, variables), apply(backbone, plain))
 
 
+@pytest.mark.slow
 def test_with_adapters_only_the_adapters_and_the_head_train(adapted):
     _, model, _, x = adapted
     config = default_config()

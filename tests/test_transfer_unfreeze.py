@@ -58,6 +58,7 @@ def _inner(state, label):
     return staged.inner_states[label].inner_state["inner"][0]
 
 
+@pytest.mark.slow
 def test_a_stage_waits_with_zero_updates_and_untouched_state(run):
     _, params, _, state, updates = run
     for u in updates:

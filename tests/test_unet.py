@@ -158,8 +158,8 @@ def _benchmark():
     return bench
 
 
-@pytest.mark.parametrize("padding,norm,size", [
-    ("valid", None, 68), pytest.param("same", "batch_norm", 16, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("padding,norm,size", [("valid", None, 68), ("same", "batch_norm", 16)])
 def test_unet_matches_the_hand_built_pytorch_network(padding, norm, size):
     torch = pytest.importorskip("torch")
     bench = _benchmark()

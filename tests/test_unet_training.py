@@ -29,6 +29,7 @@ def test_tiny_shapes_have_under_two_percent_foreground():
     print("tiny64 foreground fraction:", per_image.mean())
 
 
+@pytest.mark.slow
 def test_short_unet_run_learns_the_shapes(tmp_path):
     """One epoch of a depth-2, width-8 UNet on 256 images (8 steps), scored on 100 held-out
     images: foreground Dice above 0.45 (the objects cover 22% of the pixels, so
@@ -41,6 +42,7 @@ def test_short_unet_run_learns_the_shapes(tmp_path):
     assert any("foreground_dice" in r for r in records if r.get("split") == "eval")
 
 
+@pytest.mark.slow
 def test_the_engine_stops_on_bad_masks(tmp_path):
     """A source that claims 3 classes over masks holding ids 0..5: the host check before the
     first step names the ids (on the device they would silently one-hot to nothing)."""
