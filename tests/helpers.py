@@ -75,3 +75,18 @@ def random_variables(model, x, seed=0):
         return jnp.asarray(value, leaf.dtype)
 
     return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+def small_predictor(*, size: int = 16, channels: int = 3, num_classes: int = 10,
+                    class_names=None):
+    """An ``inference.Predictor`` over a small CNN with BatchNorm and random (nonzero)
+    variables: what the export, serving and production tests run."""
+    from jaxvision import models, tasks
+    from jaxvision.inference import InputSpec, Predictor
+
+    model = models.create("small_cnn", num_classes=num_classes)
+    spec = InputSpec(image_size=(size, size), channels=channels,
+                     mean=(0.5, 0.4, 0.3)[:channels], std=(0.2, 0.25, 0.3)[:channels])
+    variables = random_variables(model, np.zeros((1, size, size, channels), np.float32))
+    return Predictor(model=model, variables=variables, task=tasks.ClassificationTask(),
+                     spec=spec, num_classes=num_classes, class_names=class_names)

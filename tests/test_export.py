@@ -8,10 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvision import export, models, tasks
-from jaxvision.inference import InputSpec, Predictor
+from jaxvision import export, models
 
-from helpers import random_variables
+from helpers import random_variables, small_predictor
 
 
 @pytest.mark.parametrize("name, options", [
@@ -77,12 +76,7 @@ def test_int8_weights_are_a_quarter_of_the_bytes_and_dequantize_within_half_a_st
 
 @pytest.fixture(scope="module")
 def predictor():
-    """A small CNN with BatchNorm and random statistics, behind the inference contract."""
-    model = models.create("small_cnn", num_classes=10)
-    spec = InputSpec(image_size=(16, 16), channels=3, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
-    variables = random_variables(model, np.zeros((1, 16, 16, 3), np.float32))
-    return Predictor(model=model, variables=variables, task=tasks.ClassificationTask(),
-                     spec=spec, num_classes=10)
+    return small_predictor()
 
 
 @pytest.fixture(scope="module")

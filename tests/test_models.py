@@ -134,6 +134,8 @@ def test_vit_position_embedding_resize_matches_torch_interpolate():
         np.testing.assert_array_equal(ours[:, :1], pos[:, :1])
 
 
+@pytest.mark.slow
+@pytest.mark.long  # 245 s on 2 cores (a ViT compiled at several resolutions)
 def test_vit_runs_at_other_resolutions_with_the_same_params():
     model = models.create("vit_t32", num_classes=5, image_size=64)
     variables = model.init(jax.random.key(0), jnp.ones((1, 64, 64, 3)), train=False)

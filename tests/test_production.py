@@ -3,19 +3,14 @@
 import numpy as np
 import pytest
 
-from jaxvision import models, production, tasks
-from jaxvision.inference import InputSpec, Predictor
+from jaxvision import production
 
-from helpers import random_variables
+from helpers import small_predictor
 
 
 @pytest.fixture(scope="module")
 def predictor():
-    model = models.create("small_cnn", num_classes=4)
-    spec = InputSpec(image_size=(12, 12), channels=1, mean=(0.5,), std=(0.25,))
-    variables = random_variables(model, np.zeros((1, 12, 12, 1), np.float32))
-    return Predictor(model=model, variables=variables, task=tasks.ClassificationTask(),
-                     spec=spec, num_classes=4)
+    return small_predictor(size=12, channels=1, num_classes=4)
 
 
 @pytest.fixture(scope="module")

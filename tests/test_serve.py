@@ -16,20 +16,15 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from jaxvision import export, models, tasks  # noqa: E402
-from jaxvision.inference import InputSpec, Predictor  # noqa: E402
+from jaxvision import export  # noqa: E402
 from jaxvision.serve import Batcher, QueueFull, ServeConfig, bucket_sizes, create_app  # noqa: E402
 
-from helpers import random_variables  # noqa: E402
+from helpers import small_predictor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def predictor():
-    model = models.create("small_cnn", num_classes=10)
-    spec = InputSpec(image_size=(16, 16), channels=3, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
-    variables = random_variables(model, np.zeros((1, 16, 16, 3), np.float32))
-    return Predictor(model=model, variables=variables, task=tasks.ClassificationTask(),
-                     spec=spec, num_classes=10, class_names=[f"c{i}" for i in range(10)])
+    return small_predictor(class_names=[f"c{i}" for i in range(10)])
 
 
 @pytest.fixture(scope="module")
