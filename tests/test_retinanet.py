@@ -199,10 +199,10 @@ def test_postprocess_with_nothing_above_threshold_is_all_padding():
 
 def _torch_retinanet(stages, seed=0):
     torch = pytest.importorskip("torch")
-    from torch_reference import TorchRetinaNet, randomize_frozen_bn
+    from torch_reference import TorchRetinaNet, randomize_bn
 
     torch.manual_seed(seed)
-    reference = randomize_frozen_bn(TorchRetinaNet(stages=stages).eval())
+    reference = randomize_bn(TorchRetinaNet(stages=stages).eval())
     x = torch.from_numpy(np.random.default_rng(1).normal(size=(1, 3, 64, 64)).astype(np.float32))
     with torch.no_grad():  # livelier heads than N(0, 0.01), so that a wrong map shows
         for name, p in reference.head.named_parameters():

@@ -74,12 +74,13 @@ def torch_vgg(stages, batch_norm, num_classes=1000):
 
 
 def randomize_bn(module, seed=0):
-    """Random BN affine and running statistics, so a wrong stats mapping cannot pass."""
+    """Random BN affine and running statistics (BatchNorm2d parameters or FrozenBatchNorm2d
+    buffers), so a wrong statistics mapping cannot pass."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in module.modules():
-            if isinstance(m, tnn.BatchNorm2d):
-                c = m.num_features
+            if isinstance(m, (tnn.BatchNorm2d, TorchFrozenBatchNorm2d)):
+                c = m.weight.shape[0]
                 m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
                 m.bias.copy_(torch.randn(c, generator=gen) * 0.2)
                 m.running_mean.copy_(torch.randn(c, generator=gen) * 0.2)
@@ -286,19 +287,6 @@ class TorchRetinaNet(tnn.Module):
     def forward(self, x):
         levels = self.backbone.fpn(self.backbone.body(x))
         return self.head.classification_head(levels), self.head.regression_head(levels)
-
-
-def randomize_frozen_bn(module, seed=0):
-    """Random FrozenBatchNorm2d buffers, so a wrong buffer mapping cannot pass."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, TorchFrozenBatchNorm2d):
-            c = m.weight.shape[0]
-            m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
-            m.bias.copy_(torch.randn(c, generator=gen) * 0.2)
-            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.2)
-            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
-    return module
 
 
 def torch_retinanet_anchors(image_size, grid_sizes):

@@ -19,6 +19,7 @@ import hmac
 import time
 from typing import Any
 
+import jax
 import numpy as np
 
 from jaxvision.serve.batcher import Batcher, QueueFull
@@ -110,8 +111,6 @@ def create_app(serving, config: ServeConfig = ServeConfig()):
             except asyncio.TimeoutError:
                 raise HTTPError(504, f"no answer within {config.timeout_s} s") from None
             results.append(out)
-        import jax
-
         merged = jax.tree.map(lambda *xs: np.concatenate(xs), *results)
         if isinstance(merged, dict):
             return [{k: v[i] for k, v in merged.items()} for i in range(len(batch))]
