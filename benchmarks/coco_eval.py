@@ -1,11 +1,14 @@
-"""COCO box evaluation speed: jaxvision.metrics.coco vs pycocotools, same detections, one run.
+"""COCO evaluation speed: jaxvision.metrics.coco vs pycocotools and faster-coco-eval, same
+ground truth and detections, one run, for boxes ('bbox') and instance masks ('segm').
 
-    PYTHONPATH=. python benchmarks/coco_eval.py [--images 5000] [--categories 80] [--repeats 3]
+    PYTHONPATH=. python benchmarks/coco_eval.py [--iou-types bbox segm] [--images 5000]
+        [--categories 80] [--repeats 3] [--reference-repeats 1]
 
 Prints one JSON object per line: the data-set size, each implementation's timings (median of
-``--repeats``), the speed-up, and the largest difference among the 12 summary numbers (which
-must be below 1e-9). pycocotools' time includes ``loadRes`` (its results index) plus
+the repeats), the speed-ups, and the largest difference among the 12 summary numbers (which
+must be below 1e-9). The references' times include ``loadRes`` (their results index) plus
 ``evaluate``, ``accumulate`` and ``summarize``; jaxvision's includes reading the same dicts.
+For 'segm', every box becomes the ellipse inscribed in it, as a compressed RLE.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 
 import numpy as np
 
-from jaxvision.metrics import coco
+from jaxvision.metrics import coco, coco_masks
 
 
 def synthetic_coco(*, num_images: int, num_categories: int, seed: int = 0):
@@ -57,56 +60,104 @@ def synthetic_coco(*, num_images: int, num_categories: int, seed: int = 0):
     return gt, results
 
 
-def run_pycocotools(gt, results):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+def ellipse_rle(box, height: int, width: int) -> dict:
+    """The compressed RLE of the ellipse inscribed in an xywh box, built column by column."""
+    x, y, w, h = box
+    cols = np.arange(max(int(np.floor(x)), 0), min(int(np.ceil(x + w)), width))
+    half = (h / 2) * np.sqrt(np.clip(1 - ((cols + 0.5 - x - w / 2) / (w / 2)) ** 2, 0, 1))
+    top = np.clip(np.round(y + h / 2 - half), 0, height).astype(np.int64)
+    bottom = np.clip(np.round(y + h / 2 + half), 0, height).astype(np.int64)
+    cols, top, bottom = cols[bottom > top], top[bottom > top], bottom[bottom > top]
+    starts, ends = cols * height + top, cols * height + bottom
+    # Merge intervals that touch across a column boundary; no zero-length runs in the RLE.
+    first = np.concatenate([[True], starts[1:] != ends[:-1]])
+    last = np.concatenate([starts[1:] != ends[:-1], [True]])
+    bounds = np.concatenate([[0], np.stack([starts[first], ends[last]], 1).ravel()])
+    if len(bounds) == 1 or bounds[-1] < height * width:
+        bounds = np.concatenate([bounds, [height * width]])
+    return {"size": [height, width], "counts": coco_masks.encode_counts(np.diff(bounds))}
+
+
+def to_segm(gt, results):
+    """The same data set with every box replaced by its inscribed ellipse's RLE."""
+    sizes = {img["id"]: (img["height"], img["width"]) for img in gt["images"]}
+    annotations = [dict(a, segmentation=ellipse_rle(a["bbox"], *sizes[a["image_id"]]))
+                   for a in gt["annotations"]]
+    results = [dict(r, segmentation=ellipse_rle(r["bbox"], *sizes[r["image_id"]]))
+               for r in results]
+    return dict(gt, annotations=annotations), results
+
+
+def run_reference(name: str, iou_type: str, gt, results):
+    """(seconds, 12 stats) of pycocotools or faster-coco-eval on deep copies of the dicts."""
+    if name == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval as Evaluator
+    else:
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as Evaluator
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
-        coco_gt.dataset = gt
+        coco_gt.dataset = copy.deepcopy(gt)
         coco_gt.createIndex()
+        results = copy.deepcopy(results)
         start = time.perf_counter()
-        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
-        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+        coco_dt = coco_gt.loadRes(results)
+        evaluator = Evaluator(coco_gt, coco_dt, iou_type)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
         elapsed = time.perf_counter() - start
-    return elapsed, np.asarray(evaluator.stats)
+    return elapsed, np.asarray(evaluator.stats[:12])
+
+
+def median_time(run, repeats: int):
+    times, value = [], None
+    for _ in range(repeats):
+        elapsed, value = run()
+        times.append(elapsed)
+    return statistics.median(times), times, value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iou-types", nargs="+", default=["bbox", "segm"],
+                        choices=["bbox", "segm"])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--categories", type=int, default=80)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--reference-repeats", type=int, default=1)
     args = parser.parse_args()
-    gt, results = synthetic_coco(num_images=args.images, num_categories=args.categories)
-    print(json.dumps({"images": args.images, "categories": args.categories,
-                      "ground_truth": len(gt["annotations"]), "detections": len(results)}))
-    ours_times, ours_stats = [], None
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        ours_stats = coco.coco_evaluate(gt, results)
-        ours_times.append(time.perf_counter() - start)
-    ours = statistics.median(ours_times)
-    print(json.dumps({"impl": "jaxvision", "median_s": round(ours, 4),
-                      "runs_s": [round(t, 4) for t in ours_times]}))
-    try:
-        import pycocotools  # noqa: F401
-    except ImportError:
-        print(json.dumps({"impl": "pycocotools", "skipped": "pycocotools is not installed"}))
-        return
-    ref_times, ref_stats = [], None
-    for _ in range(args.reference_repeats):
-        elapsed, ref_stats = run_pycocotools(gt, results)
-        ref_times.append(elapsed)
-    ref = statistics.median(ref_times)
-    print(json.dumps({"impl": "pycocotools", "median_s": round(ref, 4),
-                      "runs_s": [round(t, 4) for t in ref_times]}))
-    difference = float(np.max(np.abs(np.asarray(list(ours_stats.values())) - ref_stats)))
-    print(json.dumps({"speedup": round(ref / ours, 2), "max_abs_stat_difference": difference,
-                      "AP": ours_stats["AP"], "AP_pycocotools": float(ref_stats[0])}))
+    box_gt, box_results = synthetic_coco(num_images=args.images, num_categories=args.categories)
+    for iou_type in args.iou_types:
+        gt, results = (box_gt, box_results) if iou_type == "bbox" else to_segm(box_gt, box_results)
+        print(json.dumps({"iou_type": iou_type, "images": args.images,
+                          "categories": args.categories, "ground_truth": len(gt["annotations"]),
+                          "detections": len(results)}))
+
+        def ours():
+            start = time.perf_counter()
+            stats = coco.coco_evaluate(gt, results, iou_type=iou_type)
+            return time.perf_counter() - start, np.asarray([stats[n] for n in coco.STAT_NAMES])
+
+        ours_s, ours_times, ours_stats = median_time(ours, args.repeats)
+        print(json.dumps({"iou_type": iou_type, "impl": "jaxvision", "median_s": round(ours_s, 4),
+                          "runs_s": [round(t, 4) for t in ours_times], "AP": ours_stats[0]}))
+        for name, module in (("pycocotools", "pycocotools"),
+                             ("faster-coco-eval", "faster_coco_eval")):
+            try:
+                __import__(module)
+            except ImportError:
+                print(json.dumps({"iou_type": iou_type, "impl": name,
+                                  "skipped": f"{module} is not installed"}))
+                continue
+            ref_s, ref_times, ref_stats = median_time(
+                lambda: run_reference(name, iou_type, gt, results), args.reference_repeats)
+            print(json.dumps({"iou_type": iou_type, "impl": name, "median_s": round(ref_s, 4),
+                              "runs_s": [round(t, 4) for t in ref_times],
+                              "speedup_of_jaxvision": round(ref_s / ours_s, 2),
+                              "max_abs_stat_difference": float(np.max(np.abs(ours_stats
+                                                                              - ref_stats)))}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""COCO box AP/AR that reproduces pycocotools' ``COCOeval`` (iouType 'bbox') number for number.
+"""COCO AP/AR that reproduces pycocotools' ``COCOeval`` number for number, for boxes ('bbox')
+and instance masks ('segm', with the mask IoU of ``coco_masks``).
 
 The algorithm is pycocotools' (cocoapi ``8c9bcc3``), vectorized with numpy on the host:
 
@@ -29,9 +30,11 @@ is not special.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from jaxvision.metrics import coco_masks
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
               "ARl")
@@ -54,11 +57,14 @@ AREA_LABELS = ("all", "small", "medium", "large")
 
 @dataclasses.dataclass(frozen=True)
 class COCOEvaluation:
-    """Full results: ``precision [T, R, K, A, M]``, ``recall [T, K, A, M]`` (-1 = no GT)."""
+    """Full results: ``precision [T, R, K, A, M]``, ``recall [T, K, A, M]`` (-1 = no GT) and
+    ``scores [T, R, K, A, M]``, the detection score at each recall point (pycocotools'
+    ``eval['scores']``)."""
 
     stats: dict[str, float]
     precision: np.ndarray
     recall: np.ndarray
+    scores: np.ndarray
     category_ids: np.ndarray
     iou_thresholds: np.ndarray
     recall_thresholds: np.ndarray
@@ -75,6 +81,27 @@ class COCOEvaluation:
             values = precision[:, :, k]
             values = values[values > -1]
             result[category] = float(np.mean(values)) if values.size else -1.0
+        return result
+
+    def per_category_thresholds(self, *, iou_threshold: float = 0.5) -> dict[Any, dict]:
+        """Each category's score threshold with the best F1 on its precision/recall curve
+        (area 'all', most detections, at ``iou_threshold``): ``{"threshold", "f1",
+        "precision", "recall"}``; categories without ground truth or detections are left out.
+        Use the thresholds to turn ranked detections into per-class decisions."""
+        t = int(np.flatnonzero(np.isclose(self.iou_thresholds, iou_threshold))[0])
+        result = {}
+        for k, category in enumerate(self.category_ids.tolist()):
+            precision = self.precision[t, :, k, 0, -1]
+            reached = precision > 0  # recall points that some detection reaches
+            if not reached.any():
+                continue
+            recall = self.recall_thresholds[reached]
+            precision, scores = precision[reached], self.scores[t, reached, k, 0, -1]
+            f1 = 2 * precision * recall / np.maximum(precision + recall, np.spacing(1))
+            best = int(np.argmax(f1))
+            result[category] = {"threshold": float(scores[best]), "f1": float(f1[best]),
+                                "precision": float(precision[best]),
+                                "recall": float(recall[best])}
         return result
 
 
@@ -103,12 +130,19 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
                     gt_area: np.ndarray, gt_crowd: np.ndarray,
                     dt_image: np.ndarray, dt_category: np.ndarray, dt_boxes: np.ndarray,
                     dt_scores: np.ndarray, category_ids: Sequence[Any] | None = None,
+                    dt_area: np.ndarray | None = None,
+                    pair_iou: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+                    | None = None,
                     iou_thresholds: np.ndarray | None = None,
                     recall_thresholds: np.ndarray | None = None,
                     area_ranges: Sequence[tuple[float, float]] = DEFAULT_AREA_RANGES,
                     max_detections: Sequence[int] = (1, 10, 100)) -> COCOEvaluation:
     """The engine, on flat arrays. Images and categories are indices ``0..I-1`` / ``0..K-1``
     in sorted-id order; boxes are xywh; arrays are in annotation / results-list order.
+
+    For other IoU types (masks): ``dt_area`` replaces the boxes' ``w * h`` as the detections'
+    areas, and ``pair_iou(dt_index, gt_index, gt_crowd)`` gives the IoU of pairs named by their
+    positions in the input arrays.
     """
     iou_thr = (default_iou_thresholds() if iou_thresholds is None
                else np.asarray(iou_thresholds, float))
@@ -129,13 +163,17 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
     dt_category = np.asarray(dt_category, np.int64)
     dt_boxes = np.asarray(dt_boxes, np.float64).reshape(-1, 4)
     dt_scores = np.asarray(dt_scores, np.float64)
+    dt_area = (dt_boxes[:, 2] * dt_boxes[:, 3] if dt_area is None
+               else np.asarray(dt_area, np.float64))
+    gt_source = np.arange(len(gt_image))
+    dt_source = np.arange(len(dt_image))
 
     # Ground truth sorted by (image, category), keeping annotation order inside a group.
     gt_group = gt_image * K + gt_category
     gt_order = np.argsort(gt_group, kind="stable")
-    gt_group, gt_boxes, gt_area, gt_crowd, gt_category = (
+    gt_group, gt_boxes, gt_area, gt_crowd, gt_category, gt_source = (
         gt_group[gt_order], gt_boxes[gt_order], gt_area[gt_order], gt_crowd[gt_order],
-        gt_category[gt_order])
+        gt_category[gt_order], gt_source[gt_order])
     num_gt = len(gt_group)
     num_groups = num_images * K
     gt_count = np.bincount(gt_group, minlength=num_groups)
@@ -144,18 +182,17 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
     # Detections sorted by (image, category, -score) stably; rank inside the group; cut.
     dt_group = dt_image * K + dt_category
     dt_order = np.lexsort((-dt_scores, dt_group))
-    dt_group, dt_boxes, dt_scores, dt_category, dt_image = (
+    dt_group, dt_boxes, dt_scores, dt_category, dt_image, dt_area, dt_source = (
         dt_group[dt_order], dt_boxes[dt_order], dt_scores[dt_order], dt_category[dt_order],
-        dt_image[dt_order])
+        dt_image[dt_order], dt_area[dt_order], dt_source[dt_order])
     dt_count = np.bincount(dt_group, minlength=num_groups)
     dt_start = np.concatenate([[0], np.cumsum(dt_count)[:-1]])
     dt_rank = np.arange(len(dt_group)) - dt_start[dt_group]
     keep = dt_rank < max_det
-    dt_group, dt_boxes, dt_scores, dt_category, dt_image, dt_rank = (
+    dt_group, dt_boxes, dt_scores, dt_category, dt_image, dt_rank, dt_area, dt_source = (
         dt_group[keep], dt_boxes[keep], dt_scores[keep], dt_category[keep], dt_image[keep],
-        dt_rank[keep])
+        dt_rank[keep], dt_area[keep], dt_source[keep])
     num_dt = len(dt_group)
-    dt_area = dt_boxes[:, 2] * dt_boxes[:, 3]
 
     # Ignore flags and the scan order of pycocotools' matching loop, per area range.
     gt_ignore = np.empty((A, num_gt), bool)
@@ -172,12 +209,15 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
     pair_offset = np.arange(len(pair_dt)) - np.repeat(np.cumsum(pairs_per_dt) - pairs_per_dt,
                                                       pairs_per_dt)
     pair_gt = gt_start[dt_group[pair_dt]] + pair_offset
-    pair_iou = bbox_iou_xywh(dt_boxes[pair_dt], gt_boxes[pair_gt], gt_crowd[pair_gt])
+    if pair_iou is None:
+        pair_ious = bbox_iou_xywh(dt_boxes[pair_dt], gt_boxes[pair_gt], gt_crowd[pair_gt])
+    else:
+        pair_ious = pair_iou(dt_source[pair_dt], gt_source[pair_gt], gt_crowd[pair_gt])
     effective_thr = np.minimum(iou_thr, 1 - 1e-10)
-    candidate = pair_iou >= effective_thr.min()
-    pair_dt, pair_gt, pair_iou = pair_dt[candidate], pair_gt[candidate], pair_iou[candidate]
+    candidate = pair_ious >= effective_thr.min()
+    pair_dt, pair_gt, pair_ious = pair_dt[candidate], pair_gt[candidate], pair_ious[candidate]
     by_rank = np.lexsort((pair_dt, dt_rank[pair_dt]))
-    pair_dt, pair_gt, pair_iou = pair_dt[by_rank], pair_gt[by_rank], pair_iou[by_rank]
+    pair_dt, pair_gt, pair_ious = pair_dt[by_rank], pair_gt[by_rank], pair_ious[by_rank]
     pair_rank = dt_rank[pair_dt]
 
     dt_matched = np.zeros((T, A, num_dt), bool)
@@ -189,7 +229,7 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
         lo_i, hi_i = rank_bounds[rank], rank_bounds[rank + 1]
         if lo_i == hi_i:
             continue
-        p_dt, p_gt, p_iou = pair_dt[lo_i:hi_i], pair_gt[lo_i:hi_i], pair_iou[lo_i:hi_i]
+        p_dt, p_gt, p_iou = pair_dt[lo_i:hi_i], pair_gt[lo_i:hi_i], pair_ious[lo_i:hi_i]
         starts, segment = _segments(p_dt)
         ignored = gt_ignore[:, p_gt][None]  # [1, A, P]
         available = (~gt_matched[:, :, p_gt]) | gt_crowd[p_gt]
@@ -217,6 +257,7 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
     for a in range(A):
         npig[:, a] = np.bincount(gt_category[~gt_ignore[a]], minlength=K)
     precision = -np.ones((T, R, K, A, M))
+    scores = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
     for k in range(K):
         cat_dets = acc_order[cat_bounds[k]:cat_bounds[k + 1]]
@@ -232,18 +273,21 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
                 pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
                 recall[:, k, a, m] = rc[:, -1] if nd else 0
                 if nd == 0:
-                    precision[:, :, k, a, m] = 0
+                    precision[:, :, k, a, m] = scores[:, :, k, a, m] = 0
                     continue
                 pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
                 for t in range(T):
                     inds = np.searchsorted(rc[t], rec_thr, side="left")
-                    q = np.zeros(R)
+                    q, ss = np.zeros(R), np.zeros(R)
                     inside = inds < nd
                     q[inside] = pr[t, inds[inside]]
+                    ss[inside] = dt_scores[dets][inds[inside]]
                     precision[t, :, k, a, m] = q
+                    scores[t, :, k, a, m] = ss
     stats = summarize(precision, recall, iou_thresholds=iou_thr, max_detections=max_detections)
     ids = np.arange(K) if category_ids is None else np.asarray(category_ids)
-    return COCOEvaluation(stats=stats, precision=precision, recall=recall, category_ids=ids,
+    return COCOEvaluation(stats=stats, precision=precision, recall=recall, scores=scores,
+                          category_ids=ids,
                           iou_thresholds=iou_thr, recall_thresholds=rec_thr,
                           area_ranges=area_ranges, max_detections=max_detections)
 
@@ -293,9 +337,11 @@ def _known(index: np.ndarray, raw_ids: np.ndarray, sorted_ids: np.ndarray) -> np
                                         == raw_ids)
 
 
-def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict],
-                           **options) -> COCOEvaluation:
+def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict], *,
+                           iou_type: str = "bbox", **options) -> COCOEvaluation:
     """Like :func:`coco_evaluate` but returns the full :class:`COCOEvaluation`."""
+    if iou_type not in ("bbox", "segm"):
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
     for key in ("images", "annotations", "categories"):
         if key not in ground_truth:
             raise ValueError(f"ground_truth must be a COCO annotation dict with '{key}' "
@@ -303,9 +349,6 @@ def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict],
     image_ids = np.unique(np.asarray([img["id"] for img in ground_truth["images"]]))
     category_ids = np.unique(np.asarray([c["id"] for c in ground_truth["categories"]]))
     anns = ground_truth["annotations"]
-    gt_boxes = _bbox_array(anns)
-    gt_area = np.asarray([a["area"] if "area" in a else a["bbox"][2] * a["bbox"][3]
-                          for a in anns], np.float64)
     gt_crowd = np.asarray([bool(a.get("iscrowd", 0)) for a in anns], bool)
     gt_img = np.searchsorted(image_ids, np.asarray([a["image_id"] for a in anns]))
     gt_cat_raw = np.asarray([a["category_id"] for a in anns])
@@ -323,14 +366,49 @@ def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict],
     dt_cat_raw = np.asarray([d["category_id"] for d in detections])
     dt_cat = np.searchsorted(category_ids, dt_cat_raw)
     dt_known = _known(dt_cat, dt_cat_raw, category_ids)
-    dt_boxes = _bbox_array(detections)
     dt_scores = np.asarray([d["score"] for d in detections], np.float64)
+
+    if iou_type == "bbox":
+        gt_boxes, dt_boxes = _bbox_array(anns), _bbox_array(detections)
+        own_area, dt_area, pair_iou = gt_boxes[:, 2] * gt_boxes[:, 3], None, None
+    else:
+        gt_masks = coco_masks.MaskSet.from_segmentations(
+            [a["segmentation"] for a in _with_key(anns, "segmentation", "annotation (an RLE "
+                                                  "dict or a dense [H, W] mask)")])
+        dt_masks = coco_masks.MaskSet.from_segmentations(
+            [d["segmentation"] for d in _with_key(detections, "segmentation", "detection (an "
+                                                  "RLE dict or a dense [H, W] mask)")])
+        gt_boxes, dt_boxes = np.zeros((len(anns), 4)), np.zeros((len(detections), 4))
+        # pycocotools' loadRes: when the results carry boxes (the first one has a 'bbox'),
+        # each result's area, which decides its area range, is its box's, not its mask's.
+        own_area = gt_masks.areas
+        boxed = len(detections) > 0 and len(detections[0].get("bbox", [])) > 0
+        dt_area = (_bbox_array(_with_key(detections, "bbox", "detection when the first has "
+                                         "one")) [:, 2:].prod(axis=1)
+                   if boxed else dt_masks.areas.astype(np.float64))
+        gt_index, dt_index = np.flatnonzero(gt_known), np.flatnonzero(dt_known)
+
+        def pair_iou(dt_i, gt_i, crowd):
+            return coco_masks.pair_iou(dt_masks, gt_masks, dt_index[dt_i], gt_index[gt_i], crowd)
+
+        dt_area = dt_area[dt_known]
+    gt_area = np.asarray([a.get("area", own) for a, own in zip(anns, own_area.tolist())],
+                         np.float64)
     return evaluate_arrays(
         num_images=len(image_ids), num_categories=len(category_ids),
         gt_image=gt_img[gt_known], gt_category=gt_cat[gt_known], gt_boxes=gt_boxes[gt_known],
         gt_area=gt_area[gt_known], gt_crowd=gt_crowd[gt_known],
         dt_image=dt_img[dt_known], dt_category=dt_cat[dt_known], dt_boxes=dt_boxes[dt_known],
-        dt_scores=dt_scores[dt_known], category_ids=category_ids, **options)
+        dt_scores=dt_scores[dt_known], dt_area=dt_area, pair_iou=pair_iou,
+        category_ids=category_ids, **options)
+
+
+def _with_key(records: Sequence[dict], key: str, what: str) -> Sequence[dict]:
+    missing = [i for i, record in enumerate(records) if key not in record]
+    if missing:
+        raise ValueError(f"iou_type='segm' needs a '{key}' in every {what}; {len(missing)} "
+                         f"lack one, e.g. index {missing[0]}")
+    return records
 
 
 def coco_evaluate(ground_truth: dict, detections: Sequence[dict], **options) -> dict[str, float]:
@@ -342,5 +420,11 @@ def coco_evaluate(ground_truth: dict, detections: Sequence[dict], **options) -> 
     standard numbers by name (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl),
     -1 where no category has ground truth. Options: ``iou_thresholds``, ``recall_thresholds``,
     ``area_ranges`` (4 pairs: all/small/medium/large) and ``max_detections`` (3 values).
+
+    ``iou_type="segm"`` scores instance masks instead (pycocotools' 'segm'): every annotation
+    and detection carries a ``segmentation`` (an RLE dict, compressed or not, or a dense
+    ``[H, W]`` mask) and IoU is mask IoU. Areas follow pycocotools: a ground truth ``area`` is
+    used as given (its mask's area when absent); a detection's area is its mask's, or its
+    ``bbox``'s ``w * h`` when the results carry boxes (the first has one: ``loadRes``' rule).
     """
     return coco_evaluate_detailed(ground_truth, detections, **options).stats
