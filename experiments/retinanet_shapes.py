@@ -81,27 +81,18 @@ def _train(config, workdir: str, num_train: int, num_test: int) -> dict:
 
 def draw_detections(path: str, predictor, images: np.ndarray, truth: dict, *,
                     min_score: float = 0.3) -> None:
-    """Test images with ground truth (dashed white) and detections above ``min_score``
-    (imshow puts pixel i at [i - 0.5, i + 0.5], hence the half-pixel shift)."""
-    from matplotlib.patches import Rectangle
-
+    """Test images with ground truth (dashed white) and detections above ``min_score``."""
     predictions = predictor(images)
     fig, axes = plots.figure((2.2 * 6, 2.4 * 2), nrows=2, ncols=6)
     for i, ax in enumerate(axes.flat):
         ax.imshow(images[i])
         ax.set_axis_off()
-        for box, ok in zip(truth["boxes"][i], truth["valid"][i]):
-            if ok:
-                ax.add_patch(Rectangle(box[:2] - 0.5, *(box[2:] - box[:2]), fill=False,
-                                       ls="--", ec="white", lw=1))
-        for box, score, cls, ok in zip(predictions["boxes"][i], predictions["scores"][i],
-                                       predictions["box_classes"][i],
-                                       predictions["boxes_valid"][i]):
-            if ok and score >= min_score:
-                ax.add_patch(Rectangle(box[:2] - 0.5, *(box[2:] - box[:2]), fill=False,
-                                       ec="lime", lw=1.5))
-                ax.text(box[0], box[1] - 1, f"{CLASS_NAMES[cls]} {score:.2f}", color="lime",
-                        fontsize=6)
+        plots.draw_boxes(ax, truth["boxes"][i][truth["valid"][i]], color="white",
+                         linestyle="--", linewidth=1)
+        keep = predictions["boxes_valid"][i] & (predictions["scores"][i] >= min_score)
+        plots.draw_boxes(ax, predictions["boxes"][i][keep], labels=[
+            f"{CLASS_NAMES[c]} {s:.2f}" for c, s in zip(predictions["box_classes"][i][keep],
+                                                       predictions["scores"][i][keep])])
     plots.save(fig, path)
 
 

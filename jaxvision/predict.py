@@ -7,14 +7,18 @@ walked recursively in sorted order (files ending in .png, .jpg, .jpeg, .bmp or .
 
 ``name`` is the class name the training data carried, or the class id as text when the run
 saved none. A segmentation run gives ``{"path", "mask"}`` instead: per-pixel class ids at the
-model's input size, as rows. A progress bar (stderr) counts the images when folders are given.
+model's input size, as rows. A detection run gives ``{"path", "detections": [{"box": [x1, y1,
+x2, y2], "class", "name", "score"}, ...]}``, boxes in the image's own pixels, most confident
+first, those under ``--min_score`` left out. ``--draw DIR`` also saves each image as a PNG
+there with its boxes (or its mask) drawn. A progress bar (stderr) counts the images when
+folders are given.
 
 Every file is checked before anything is predicted: one that is not an image, or whose
 channels the model cannot take, stops the run with one line naming it (exit code 1).
 ``--file_list`` reads the paths from a text file, one per line.
 
-``--output`` (``.jsonl``, or ``.csv`` for one row per image: path, then class, name and
-probability for each of the top k) is appended batch by batch and flushed to disk, so a
+``--output`` (``.jsonl``, or ``.csv``: for classification one row per image, path then class,
+name and probability for each of the top k; for detection one row per box) is appended batch by batch and flushed to disk, so a
 stopped run can resume: run the same command again and the files already in the output are
 skipped (a half-written last line, from a kill mid-write, is dropped and redone).
 """
@@ -40,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="write the JSON lines to this file instead of stdout")
     parser.add_argument("--top_k", type=int, default=5,
                         help="classes per image, most probable first (classification)")
+    parser.add_argument("--min_score", type=float, default=0.3,
+                        help="detection: leave out boxes scoring under this")
+    parser.add_argument("--draw", default=None, metavar="DIR",
+                        help="save each image with its predicted boxes or mask drawn, as PNG")
     parser.add_argument("--batch_size", type=int, default=64, help="images per model call")
     parser.add_argument("--file_list", default=None,
                         help="a text file of image paths, one per line (with or instead of "
@@ -73,26 +81,51 @@ def image_files(paths: Sequence[str]) -> tuple[list[str], bool]:
     return files, any_folder
 
 
-def _records(predictor, files: list[str], *, top_k: int, batch_size: int,
-             progress) -> Iterator[dict]:
+def _records(predictor, files: list[str], *, top_k: int, batch_size: int, min_score: float,
+             draw: str | None, progress) -> Iterator[dict]:
     import numpy as np
 
-    from jaxvision.inference import read_image
+    from jaxvision import plots
+    from jaxvision.inference import read_image, resize_images
 
-    segmentation = predictor.config.task == "segmentation"
+    task = predictor.config.task
     k = min(top_k, predictor.num_classes)
     for start in range(0, len(files), batch_size):
         names = files[start:start + batch_size]
-        predictions = predictor([read_image(path, predictor.spec) for path in names])
-        for path, prediction in zip(names, predictions):
-            if segmentation:
-                yield {"path": path, "mask": np.asarray(prediction).tolist()}
-                continue
-            order = np.argsort(-prediction, kind="stable")[:k]
-            yield {"path": path, "top_k": [
-                {"class": int(c), "name": predictor.class_name(int(c)),
-                 "probability": float(prediction[c])} for c in order]}
+        images = [read_image(path, predictor.spec) for path in names]
+        predictions = predictor(images)
+        for i, (path, image) in enumerate(zip(names, images)):
+            drawing = {"image": image}
+            if task == "segmentation":
+                record = {"path": path, "mask": np.asarray(predictions[i]).tolist()}
+                drawing = {"mask": predictions[i], "num_classes": predictor.num_classes,
+                           "image": resize_images(predictor.spec, [image])[0]}
+            elif task == "detection":
+                keep = predictions["boxes_valid"][i] & (predictions["scores"][i] >= min_score)
+                record = {"path": path, "detections": [
+                    {"box": [round(float(v), 2) for v in box], "class": int(c),
+                     "name": predictor.class_name(int(c)), "score": float(s)}
+                    for box, c, s in zip(predictions["boxes"][i][keep],
+                                         predictions["box_classes"][i][keep],
+                                         predictions["scores"][i][keep])]}
+                drawing = {"image": image, "boxes": [d["box"] for d in record["detections"]],
+                           "labels": [f"{d['name']} {d['score']:.2f}"
+                                      for d in record["detections"]]}
+            else:
+                order = np.argsort(-predictions[i], kind="stable")[:k]
+                record = {"path": path, "top_k": [
+                    {"class": int(c), "name": predictor.class_name(int(c)),
+                     "probability": float(predictions[i][c])} for c in order]}
+            if draw:
+                plots.save_prediction(_drawing_path(draw, path), **drawing)
+            yield record
         progress.update(len(names))
+
+
+def _drawing_path(folder: str, path: str) -> str:
+    """``folder/<the image's path with separators as '__'>.png``: unique per input path."""
+    relative = os.path.splitext(os.path.normpath(path).lstrip(os.sep))[0]
+    return os.path.join(folder, relative.replace(os.sep, "__") + ".png")
 
 
 def _done_paths(output: str) -> set[str]:
@@ -115,8 +148,13 @@ def _done_paths(output: str) -> set[str]:
 
 
 def _csv_rows(record: dict, top_k: int, header: bool) -> list[list]:
+    if "detections" in record:
+        rows = [["path", "class", "name", "score", "x1", "y1", "x2", "y2"]] if header else []
+        return rows + [[record["path"], d["class"], d["name"], d["score"], *d["box"]]
+                       for d in record["detections"]]
     if "top_k" not in record:
-        raise ValueError("CSV output holds classification results; use .jsonl for masks")
+        raise ValueError("CSV output holds classification or detection results; use .jsonl "
+                         "for masks")
     rows = []
     if header:
         rows.append(["path"] + [f"{field}_{i + 1}" for i in range(top_k)
@@ -149,6 +187,8 @@ def predict(args: argparse.Namespace) -> int:
     done = _done_paths(args.output) if args.output else set()
     files = [path for path in files if path not in done]
     predictor = inference.load(args.workdir, step=args.step, batch_size=args.batch_size)
+    if args.draw:
+        os.makedirs(args.draw, exist_ok=True)
     for path in files:  # every file before any prediction
         inference.check_image_file(path, predictor.spec)
     k = min(args.top_k, predictor.num_classes)
@@ -160,7 +200,8 @@ def predict(args: argparse.Namespace) -> int:
                   disable=not (any_folder or args.file_list), dynamic_ncols=True) as progress:
             batch = []
             for record in _records(predictor, files, top_k=args.top_k,
-                                   batch_size=args.batch_size, progress=progress):
+                                   batch_size=args.batch_size, min_score=args.min_score,
+                                   draw=args.draw, progress=progress):
                 if args.output and args.output.endswith(".csv"):
                     buffer = io.StringIO()
                     csv.writer(buffer).writerows(_csv_rows(record, k, header))

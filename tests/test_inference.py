@@ -391,3 +391,42 @@ def test_detections_come_back_padded_and_in_each_images_own_pixels():
     np.testing.assert_allclose(out["boxes"][0, 0], [24, 16, 48, 40], atol=3)  # original pixels
     np.testing.assert_array_equal(out["boxes"][1, 0], [20, 2, 30, 10])        # not resized
     assert not out["boxes"][:, 1:].any() and (out["scores"][:, 1:] == 0).all()
+
+
+def test_predict_cli_lists_and_draws_detections(monkeypatch, tmp_path):
+    """Detection through ``jaxvision.predict``: boxes in each image's own pixels in JSONL and
+    CSV, and ``--draw`` saves each image with its box drawn."""
+    import ml_collections
+
+    spec = inference.InputSpec(image_size=(32, 32), channels=1, mean=(0.0,), std=(1.0,))
+    predictor = inference.Predictor(model=_BrightBoxModel(), variables={},
+                                    task=_PaddedDetections(), spec=spec, num_classes=1,
+                                    class_names=["square"],
+                                    config=ml_collections.ConfigDict({"task": "detection"}))
+    monkeypatch.setattr(inference, "load", lambda *args, **kwargs: predictor)
+    paths = []
+    for name, (y1, y2, x1, x2) in {"a": (16, 40, 24, 48), "b": (4, 20, 40, 60)}.items():
+        image = np.zeros((64, 96), np.uint8)
+        image[y1:y2, x1:x2] = 255
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+        paths.append(str(tmp_path / f"{name}.png"))
+    parse = predict._parser().parse_args
+    out, drawn = tmp_path / "out.jsonl", tmp_path / "drawn"
+    assert predict.predict(parse(["--workdir", "unused", "--output", str(out), "--draw",
+                                  str(drawn), *paths])) == 2
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["path"] for r in records] == paths
+    assert [len(r["detections"]) for r in records] == [1, 1]  # padding left out
+    first = records[0]["detections"][0]
+    assert first["name"] == "square" and first["class"] == 0 and first["score"] == pytest.approx(0.9)
+    np.testing.assert_allclose(first["box"], [24, 16, 48, 40], atol=3)
+    np.testing.assert_allclose(records[1]["detections"][0]["box"], [40, 4, 60, 20], atol=3)
+    pictures = sorted(os.listdir(drawn))
+    assert len(pictures) == 2 and all(p.endswith(".png") for p in pictures)
+    pixels = np.asarray(Image.open(drawn / pictures[0]).convert("RGB")).astype(int)
+    lime = (pixels[..., 1] > 150) & (pixels[..., 0] < 100) & (pixels[..., 2] < 100)
+    assert lime.sum() > 50  # the box's outline
+    csv_out = tmp_path / "out.csv"
+    predict.predict(parse(["--workdir", "unused", "--output", str(csv_out), "--min_score",
+                           "0.95", paths[0]]))
+    assert csv_out.read_text().splitlines() == ["path,class,name,score,x1,y1,x2,y2"]
