@@ -73,6 +73,25 @@ def test_served_predictions_equal_the_predictor_and_nothing_compiles_once_ready(
         assert "jaxvision_request_seconds_bucket" in metrics and "jaxvision_queue_depth 0" in metrics
 
 
+def test_int8_weights_serve_the_same_answers_from_a_quarter_of_the_bytes(predictor):
+    """In-process int8 weight-only serving: weights' bytes near a quarter, probabilities close
+    to float serving, and top-1 equal except where float's top two nearly tie (random
+    weights; the trained digits model's >= 99% agreement is in test_export)."""
+    served = export.serving_model(predictor, int8_weights=True)
+    reference = export.serving_model(predictor)
+    assert served.description["weights"] == "int8 per output channel"
+    assert export.quantize.nbytes(served.variables) < 0.3 * export.quantize.nbytes(reference.variables)
+    images = np.random.default_rng(1).integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+    expected = np.asarray(reference.apply(reference.variables, images))
+    with TestClient(create_app(served, ServeConfig(max_batch=64))) as client:
+        answer = client.post("/v1/predict", json={"instances": images.tolist()}).json()
+    got = np.array([p["probabilities"] for p in answer["predictions"]])
+    np.testing.assert_allclose(got, expected, atol=0.06)
+    top_two = np.sort(expected, axis=1)[:, -2:]
+    flipped = got.argmax(1) != expected.argmax(1)
+    assert flipped.mean() <= 0.05 and (top_two[flipped, 1] - top_two[flipped, 0] < 0.12).all()
+
+
 def test_a_full_queue_refuses_and_every_accepted_request_completes(serving):
     batcher = Batcher(serving.apply, serving.variables, serving.input_shape, max_batch=4,
                       max_queue=6)
