@@ -27,7 +27,7 @@ import numpy as np
 from jaxvision import cli
 from jaxvision.ops import conv, filters, geometry, pooling
 
-# C-1 T1 (lines 236-272) and the C-2 colour example (lines 4440-4494).
+# The course's worked 5x5 example and its colour (3-channel) example.
 WORKED_IMAGE = [[10, 20, 15, 25, 30], [40, 50, 60, 32, 18], [25, 33, 45, 60, 80],
                 [15, 20, 30, 40, 50], [40, 30, 25, 15, 10]]
 COLOUR_PATCH = ([[120, 150, 130], [100, 140, 160], [110, 120, 150]],
@@ -197,7 +197,8 @@ def filter_figures(gray: np.ndarray, workdir: str, config) -> list[str]:
     lines += ["", "Gabor mean |response| by orientation: "
               + ", ".join(f"{np.degrees(t):.0f} deg: {e:.4f}" for t, e in zip(thetas, energies)),
               ""]
-    # Cross-correlation vs true convolution (erratum E4): Sobel's sign flips.
+    # Cross-correlation (what the course's formula and XLA compute) vs true convolution,
+    # which flips the kernel: Sobel's sign flips.
     corr = filters.apply_filter(gray, filters.sobel_x(), padding="valid")
     true_conv = conv.convolve2d(jnp.asarray(gray)[None, :, :, None],
                                 filters.sobel_x()[:, :, None, None])[0, :, :, 0]
@@ -218,7 +219,8 @@ def padding_study(gray: np.ndarray, workdir: str, config) -> tuple[list[str], di
              f"{border} rows/columns over the interior; spurious border edges raise it.", "",
              "| mode | border / interior |", "|---|---|"]
     ratios = {}
-    fig, axes = plt.subplots(1, len(PADDING_MODES), figsize=(3.2 * len(PADDING_MODES), 3.4))
+    fig, axes = plt.subplots(1, len(PADDING_MODES), figsize=(3.2 * len(PADDING_MODES), 3.8),
+                             layout="constrained")
     for ax, mode in zip(axes, PADDING_MODES):
         response = np.abs(np.asarray(filters.apply_filter(gray, filters.edge_kernel(),
                                                           padding_mode=mode)))
@@ -227,14 +229,15 @@ def padding_study(gray: np.ndarray, workdir: str, config) -> tuple[list[str], di
         ratios[mode] = float(response[mask].mean() / response[~mask].mean())
         lines.append(f"| {mode} | {ratios[mode]:.2f} |")
         ax.imshow(response[:40, :40], cmap="magma", vmin=0, vmax=np.percentile(response, 99.5))
-        ax.set_title(f"{mode}: top-left corner")
+        ax.set_title(f"{mode} (border/interior {ratios[mode]:.2f})", fontsize=10)
         ax.axis("off")
-    fig.tight_layout()
+    fig.suptitle("|edge response| in the photo's top-left 40x40 corner, by padding mode: "
+                 "a bright frame is an edge the padding invented", fontsize=11)
     fig.savefig(os.path.join(workdir, "padding.png"), dpi=80)
     plt.close(fig)
     lines += ["", "Zero padding invents a dark frame, so the edge detector fires along the "
               "whole border; reflect/symmetric/replicate continue the image and do not "
-              "(C-1 1429-1434, 1491-1495). Only the border differs: the interior is identical "
+              "(the course's point about zero padding). Only the border differs: the interior is identical "
               "in every mode.", ""]
     return lines, {"border_ratio": ratios}
 

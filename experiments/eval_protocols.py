@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxvision import cli
 from jaxvision.metrics import detection as metrics
-from jaxvision.ops import nms as nms_ops
+from jaxvision.ops import suppression as nms_ops
 
 
 def get_config() -> ml_collections.ConfigDict:

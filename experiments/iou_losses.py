@@ -9,7 +9,7 @@ Expected: from starts that do not overlap the target, the IoU loss has exactly z
 Runtime:  about 20 s on 2 CPU cores (one compilation per loss and start). Needs no network.
 
 No network is trained: the four corners of the box are the parameters, optimized with Adam
-(course C-5, IoU / GIoU / DIoU / CIoU, lines 13001-13026). With
+(the course's IoU, GIoU, DIoU and CIoU definitions). With
 ``--config.parameterization=log_size`` the box is ``(cx, cy, log w, log h)`` instead; then
 DIoU and CIoU inflate the box rather than move it from a disjoint start (``ρ²/c²`` also falls
 when the enclosing diagonal ``c`` grows), a failure mode worth seeing once.
@@ -99,6 +99,7 @@ def optimize(loss_fn, start, target, *, steps: int, learning_rate: float,
 
 def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
     import matplotlib
+    import matplotlib.lines
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -142,18 +143,28 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> dict:
         for loss_name in config.losses:
             path = trajectories[(loss_name, start_name)]
             centres = (path[:, :2] + path[:, 2:]) / 2
-            line = axis.plot(centres[:, 0], centres[:, 1], label=loss_name)[0]
+            line = axis.plot(centres[:, 0], centres[:, 1], label=f"{loss_name}: centre path")[0]
+            axis.plot(*centres[-1], "o", color=line.get_color(), markersize=3)
             x1, y1, x2, y2 = path[-1]
             axis.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ls="--",
                                          color=line.get_color()))
         x1, y1, x2, y2 = starts[start_name]
         axis.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="grey",
                                      ls=":", label="start"))
-        axis.set(title=f"start: {start_name}", aspect="equal")
+        axis.set(title=f"start: {start_name}", aspect="equal", xlabel="x (pixels)")
         axis.autoscale()
-        axis.invert_yaxis()
-    np.atleast_1d(axes)[0].legend(fontsize=7)
-    figure.tight_layout()
+        axis.invert_yaxis()  # image coordinates: y grows downwards
+    first = np.atleast_1d(axes)[0]
+    first.set_ylabel("y (pixels)")
+    handles, _ = first.get_legend_handles_labels()
+    handles.append(matplotlib.lines.Line2D([], [], color="grey", ls="--",
+                                           label="final box (dashed, in its loss's colour)"))
+    figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
+                  frameon=False)
+    figure.suptitle("Each loss moves the box from the start (grey dotted) toward the target "
+                    "(black): lines trace the box centre, dashed boxes are where it ended",
+                    fontsize=10)
+    figure.tight_layout(rect=(0, 0.12, 1, 0.95))
     figure.savefig(os.path.join(workdir, "trajectories.png"), dpi=110)
     plt.close(figure)
 

@@ -110,15 +110,36 @@ def test_boxes_that_leave_the_image_become_invalid():
     np.testing.assert_allclose(np.asarray(out["boxes"][:2]), [[2, 2, 10, 10], [20, 20, 32, 32]])
 
 
-def test_reflect_padding_mirrors_the_semantic_mask_but_not_instance_masks():
-    mask = np.zeros((16, 16), np.int32)
-    mask[4:12, 0:3] = 1  # an object on the left edge
-    sample = {"image": jnp.zeros((16, 16, 3)), "mask": jnp.asarray(mask),
-              "instance_masks": jnp.asarray(mask[None], jnp.uint8),
-              "boxes": jnp.array([[0.0, 4.0, 3.0, 12.0]]), "boxes_valid": jnp.array([True])}
-    keys = jax.random.split(jax.random.key(0), 32)
-    out = jax.vmap(functools.partial(A.random_pad_crop, padding=4, mode="reflect"))(
-        keys, jax.tree.map(lambda v: jnp.stack([v] * 32), sample))
-    semantic = np.asarray(out["mask"]).sum(axis=(1, 2))
-    instance = np.asarray(out["instance_masks"]).sum(axis=(1, 2, 3))
-    assert (instance <= mask.sum()).all() and (semantic > instance).any()
+def test_box_aware_pad_crop_leaves_no_visible_object_without_a_box():
+    """``shapes`` images whose objects touch the border, with their boxes and instance masks:
+    after a reflect pad-crop (the default mode) every visible object pixel lies in a valid
+    instance mask and inside that object's box. The image is the objects' indicator, so a
+    mirrored copy of an object would show as an object pixel that no mask or box covers."""
+    from jaxvision.data import shapes
+
+    spec = shapes.ShapesSpec(image_size=24, min_objects=2, max_objects=3, min_radius_frac=0.2,
+                             max_radius_frac=0.35)
+    data = shapes.generate(spec, "train", 16)
+    objects = data["semantic_mask"] > 0
+    assert objects[:, :, :3].any() and objects[:, :, -3:].any()  # objects at the borders
+    batch = {"image": jnp.asarray(np.repeat(objects[..., None], 3, -1), jnp.float32),
+             "mask": jnp.asarray(data["semantic_mask"], jnp.int32),
+             "instance_masks": jnp.asarray(data["instance_masks"], jnp.uint8),
+             "boxes": jnp.asarray(data["boxes"]), "boxes_valid": jnp.asarray(data["valid"])}
+    for seed in range(4):
+        keys = jax.random.split(jax.random.key(seed), 16)
+        out = jax.device_get(jax.vmap(functools.partial(A.random_pad_crop, padding=8))(keys, batch))
+        visible = out["image"][..., 0] > 0.5
+        valid = out["boxes_valid"]
+        instances = out["instance_masks"].astype(bool) & valid[:, :, None, None]
+        assert (visible == instances.any(1)).all()  # no pixel of an object without its mask
+        assert (visible == (out["mask"] > 0)).all()
+        ys, xs = np.mgrid[:24, :24] + 0.5
+        for i, k in zip(*np.nonzero(valid)):
+            x1, y1, x2, y2 = out["boxes"][i, k]
+            inside = (xs >= x1) & (xs <= x2) & (ys >= y1) & (ys <= y2)
+            assert not (instances[i, k] & ~inside).any()  # each object within its box
+    # Without boxes or instance masks (classification), reflect still mirrors the border.
+    image_only = jax.vmap(functools.partial(A.random_pad_crop, padding=8))(
+        jax.random.split(jax.random.key(0), 16), batch["image"])
+    assert (np.asarray(image_only[..., 0]) > 0.5).sum() > objects.sum()

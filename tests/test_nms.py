@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvision.ops import nms as N
+from jaxvision.ops import suppression as N
 
 BOXES = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float32)
 SCORES = np.array([0.9, 0.8, 0.7], np.float32)
@@ -144,3 +144,23 @@ def test_empty_inputs_give_padding():
     out = N.multiclass_nms(np.zeros((0, 4), np.float32), np.zeros((0, 3), np.float32),
                            max_detections=4)
     np.testing.assert_array_equal(out["classes"], -1)
+
+
+def test_torchvision_names_on_the_ops_package():
+    """``ops.nms(boxes, scores, 0.5)`` as in torchvision: functions (not modules) named
+    ``nms``, ``batched_nms`` and ``box_iou``, thresholds positional, int64 indices."""
+    import types
+
+    from jaxvision import ops
+
+    for name in ("nms", "batched_nms", "box_iou"):
+        assert callable(getattr(ops, name)) and not isinstance(getattr(ops, name), types.ModuleType)
+    boxes, scores, classes = _random_scene(4)
+    boxes, scores = boxes.astype(np.float32), scores.astype(np.float32)
+    keep = ops.nms(boxes, scores, 0.5)
+    assert keep.dtype == np.int64
+    np.testing.assert_array_equal(keep, _reference_nms(boxes, scores, 0.5))
+    np.testing.assert_array_equal(ops.batched_nms(boxes, scores, classes, 0.5),
+                                  _reference_nms(boxes, scores, 0.5, classes))
+    np.testing.assert_array_equal(ops.nms(BOXES, SCORES, 0.5), [0, 2])  # IoU 0.68 > 0.5
+    np.testing.assert_allclose(ops.box_iou(BOXES[:1], BOXES[1:2]), [[81 / 119]], rtol=1e-6)

@@ -82,11 +82,15 @@ def random_pad_crop(key, sample, *, padding: int = 4, mode: str = "reflect", fil
                     mask_fill: int = 0, min_box_size: float = 1.0):
     """CIFAR-style translation: pad by ``padding`` pixels, then crop back to the input size.
 
-    ``mode='reflect'`` mirrors the border without repeating it (``jnp.pad``'s reflect). The
-    mask is padded like the image (reflected, or ``mask_fill`` for ``mode='constant'``); instance
-    masks always with 0, since a mirrored copy of object ``k`` is not in box ``k``.
+    ``mode='reflect'`` mirrors the border without repeating it (``jnp.pad``'s reflect); the
+    semantic mask is padded like the image. A box-aware sample (one with ``boxes`` or
+    ``instance_masks``) is always padded with constants (``fill`` for the image, ``mask_fill``
+    for the mask, 0 for instance masks): a reflected or replicated border would show mirrored
+    copies of objects that no box and no instance mask labels.
     """
     mode = _pad_mode(mode)
+    if isinstance(sample, dict) and ("boxes" in sample or "instance_masks" in sample):
+        mode = "constant"
     if int(padding) < 0:
         raise ValueError(f"padding must be >= 0; got {padding!r}")
     padding = int(padding)

@@ -106,11 +106,24 @@ def sample_lambda(key, alpha: float) -> jax.Array:
     return jax.random.beta(key, alpha, alpha).astype(jnp.float32)
 
 
-def mixup(key, images, labels, *, alpha: float = 1.0) -> MixedBatch:
-    """Mixup (Zhang et al.): ``lam x + (1 - lam) x[perm]``, one ``lam`` per batch."""
+def _partners(key, batch: int, perm):
+    """``perm`` (each example's partner) or a random permutation, which, as in the course, may
+    pair an example with itself (then it is left as it was)."""
+    if perm is None:
+        return jax.random.permutation(key, batch)
+    perm = jnp.asarray(perm, jnp.int32)
+    if perm.shape != (batch,):
+        raise ValueError(f"perm must hold one partner index per example, shape ({batch},); "
+                         f"got {perm.shape}")
+    return perm
+
+
+def mixup(key, images, labels, *, alpha: float = 1.0, perm=None) -> MixedBatch:
+    """Mixup (Zhang et al.): ``lam x + (1 - lam) x[perm]``, one ``lam`` per batch; ``perm``
+    (default: a random permutation) gives each example's partner, e.g. the reversed batch."""
     key_lam, key_perm = jax.random.split(key)
     lam = sample_lambda(key_lam, alpha)
-    perm = jax.random.permutation(key_perm, images.shape[0])
+    perm = _partners(key_perm, images.shape[0], perm)
     mixed = lam * images + (1.0 - lam) * images[perm]
     return MixedBatch(mixed.astype(images.dtype), labels, labels[perm], lam)
 
@@ -136,8 +149,9 @@ def _box_region(y1, y2, x1, x2, height, width):
     return ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
 
 
-def cutmix(key, images, labels, *, alpha: float = 1.0, masks=None):
-    """CutMix (Yun et al.) as in the course: one box per batch pasted from ``images[perm]``.
+def cutmix(key, images, labels, *, alpha: float = 1.0, masks=None, perm=None):
+    """CutMix (Yun et al.) as in the course: one box per batch pasted from ``images[perm]``
+    (``perm``: each example's partner; default a random permutation).
 
     Returns a ``MixedBatch`` whose ``lam`` is the area-adjusted one; with ``masks [B, H, W]``
     also returns the equally pasted masks as a second value.
@@ -145,7 +159,7 @@ def cutmix(key, images, labels, *, alpha: float = 1.0, masks=None):
     batch, height, width = images.shape[:3]
     key_lam, key_perm, key_y, key_x = jax.random.split(key, 4)
     lam = sample_lambda(key_lam, alpha)
-    perm = jax.random.permutation(key_perm, batch)
+    perm = _partners(key_perm, batch, perm)
     cy = jax.random.randint(key_y, (), 0, height)
     cx = jax.random.randint(key_x, (), 0, width)
     y1, y2, x1, x2, lam_adjusted = cutmix_box(lam, cy, cx, height=height, width=width)

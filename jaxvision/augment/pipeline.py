@@ -101,7 +101,8 @@ _PRESETS: dict[str, dict] = {
     "cifar_mixup": {"ops": ["crop", "flip", "normalize", "mixup"], **_CIFAR_NORMALIZE},
     "cifar_cutmix": {"ops": ["crop", "flip", "normalize", "cutmix"], **_CIFAR_NORMALIZE},
     "cifar_randaugment": {"ops": ["crop", "flip", "randaugment", "normalize"], **_CIFAR_NORMALIZE},
-    # The course's composed pipeline (lines 5478-5486) at the input resolution.
+    # The course's composed training pipeline (random resized crop, flip, rotation up to 15
+    # degrees, colour jitter 0.2, normalize) at the input resolution.
     "course_train": {"ops": ["random_resized_crop", "flip", "rotate", "color_jitter", "normalize"],
                      "rotate_degrees": 15.0, "color_jitter_brightness": 0.2,
                      "color_jitter_contrast": 0.2, "color_jitter_saturation": 0.2},

@@ -71,7 +71,7 @@ def random_choice(ops: Sequence[Op], probabilities: Sequence[float] | None = Non
 # RandAugment / TrivialAugment
 # --------------------------------------------------------------------------------------------
 
-# The course's twelve RandAugment ops (lines 5461-5464), in its order.
+# The course's twelve RandAugment ops, in the order its text lists them.
 RANDAUGMENT_OPS = ("auto_contrast", "equalize", "invert", "rotate", "posterize", "solarize",
                    "shear_x", "shear_y", "color", "contrast", "brightness", "sharpness")
 # torchvision's TrivialAugmentWide op set.

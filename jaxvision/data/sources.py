@@ -12,15 +12,22 @@ anything is compiled.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import difflib
 import functools
+import io
+import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from jaxvision._logging import install_default_handler
 from jaxvision.data import schema as S
+
+install_default_handler()
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -42,12 +49,76 @@ class Source:
         return tuple(self.dataset.element_spec)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Sends what native code writes to file descriptor 2 to /dev/null for the block (Python's
+    own errors still raise, and print once the block is left)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _tf():
+    """TensorFlow, imported quietly (its C++ start-up lines, e.g. the oneDNN notice, which
+    TF_CPP_MIN_LOG_LEVEL does not silence, print once per shared library) and kept off
+    accelerators. Set JAXVISION_TF_VERBOSE=1 to see what it prints."""
+    if "tensorflow" not in sys.modules and not os.environ.get("JAXVISION_TF_VERBOSE"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with _native_stderr_silenced():
+            import tensorflow  # noqa: F401  (the first import prints the start-up lines)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     import tensorflow as tf
 
     # TF only feeds the host pipeline; it must never claim an accelerator JAX needs.
     tf.config.set_visible_devices([], "GPU")
     return tf
+
+
+def cache_dir() -> str:
+    """Where jaxvision keeps what it builds: ``$JAXVISION_CACHE``, else
+    ``$XDG_CACHE_HOME/jaxvision``, else ``~/.cache/jaxvision``."""
+    if os.environ.get("JAXVISION_CACHE"):
+        return os.path.expanduser(os.environ["JAXVISION_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxvision")
+
+
+def default_data_dir(name: str) -> str | None:
+    """The TFDS data directory for ``name`` when none is given: ``$TFDS_DATA_DIR`` if set;
+    else, for the embedded data sets (``digits``, ``shapes/*``), ``<cache_dir()>/datasets``;
+    else None (TFDS's own default, ``~/tensorflow_datasets``)."""
+    from jaxvision.data.builders import EMBEDDED
+
+    if os.environ.get("TFDS_DATA_DIR"):
+        return None
+    if name.split("/")[0] in EMBEDDED:
+        return os.path.join(cache_dir(), "datasets")
+    return None
+
+
+def _prepare_quietly(builder, name: str, embedded: bool) -> None:
+    """``builder.download_and_prepare()`` without TFDS's prints, progress bars and absl INFO
+    lines; one jaxvision log line says what is built where."""
+    import tensorflow_datasets as tfds
+
+    log = logging.getLogger("jaxvision.data")
+    log.info("%s %s in %s (once; later runs reuse it)",
+             "building the embedded data set" if embedded else "downloading and preparing",
+             name, builder.data_dir)
+    tfds.disable_progress_bar()
+    with _absl_quiet(), contextlib.redirect_stdout(io.StringIO()):
+        builder.download_and_prepare()
 
 
 def _check_image_shape(shape: tuple[int | None, ...], what: str) -> tuple:
@@ -286,23 +357,31 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
     ``decoders.TfdsDecoder``) maps features to schema keys; by default the data set's own
     (``shapes/det64``, ``shapes/seg64``, ``voc``, ``coco``, ``oxford_iiit_pet``), else
     classification (``image``, ``label``)."""
+    _tf()  # quiet, and off the accelerator, before TFDS starts it
+    with _absl_quiet():
+        return _from_tfds(name, split, data_dir=data_dir, download=download, decoder=decoder)
+
+
+def _from_tfds(name: str, split: str, *, data_dir, download: bool, decoder) -> Source:
     import tensorflow_datasets as tfds
 
     import jaxvision.data.builders as embedded
     from jaxvision.data.decoders import decoder_for
 
-    _tf()  # keeps TF off the accelerator before TFDS starts it
+    if data_dir is None:
+        data_dir = default_data_dir(name)
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        builder = _quiet_builder(tfds, name, data_dir)
     except Exception as error:  # tfds raises several types for unknown names
         raise ValueError(_unknown_name_message(name, error, embedded.EMBEDDED)) from None
-    if not builder.is_prepared():
+    with _absl_quiet():
+        prepared = builder.is_prepared()
+    if not prepared:
         is_embedded = name.split("/")[0] in embedded.EMBEDDED
         if not (download or is_embedded):
             raise DatasetNotAvailableError(_not_prepared_message(name, builder.data_dir))
         try:
-            tfds.disable_progress_bar()
-            builder.download_and_prepare()
+            _prepare_quietly(builder, name, is_embedded)
         except Exception as error:
             raise DatasetNotAvailableError(
                 _not_prepared_message(name, builder.data_dir)
@@ -335,6 +414,19 @@ def from_tfds(name: str, split: str, *, data_dir: str | None = None,
     return Source(ds, num_examples, class_feature.num_classes,
                   _check_image_shape(tuple(features["image"].shape), name),
                   tuple(class_feature.names))
+
+
+def _absl_quiet():
+    """TFDS's absl lines (folders not yet prepared, deprecations) held back for the block."""
+    from jaxvision._logging import quiet_absl
+
+    return quiet_absl()
+
+
+def _quiet_builder(tfds, name: str, data_dir: str | None):
+    """``tfds.builder`` and its first look at the folder, without absl chatter."""
+    with _absl_quiet():
+        return tfds.builder(name, data_dir=data_dir)
 
 
 def _unknown_name_message(name: str, error: Exception, embedded_names) -> str:

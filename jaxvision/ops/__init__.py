@@ -2,9 +2,10 @@
 arithmetic, and the box math of detection (formats, IoU family, NMS, anchors, coder, matcher).
 
 Everything is a function of arrays, jit- and vmap-safe; detection outputs have static shapes
-with a ``valid`` mask. Functions named like their module (``nms.nms``,
-``receptive_field.receptive_field``) are reached through the module, which they would
-otherwise hide.
+with a ``valid`` mask. The names users type as in ``torchvision.ops`` are functions:
+``ops.nms(boxes, scores, 0.5)``, ``ops.batched_nms(boxes, scores, idxs, 0.5)``,
+``ops.box_iou(a, b)`` (the NMS module is ``jaxvision.ops.suppression``, so that no module hides
+them). ``receptive_field.receptive_field`` is reached through its module.
 """
 
 from jaxvision.ops.anchors import (anchor_coverage, cell_anchors, feature_map_shapes,
@@ -28,7 +29,7 @@ from jaxvision.ops.geometry import (batch_norm_param_count, conv_mac_count, conv
                                     same_padding)
 from jaxvision.ops.iou import box_iou, complete_box_iou, distance_box_iou, generalized_box_iou
 from jaxvision.ops.matcher import anchor_targets, match_anchors
-from jaxvision.ops.nms import batched_nms, multiclass_nms, nms_padded, soft_nms
+from jaxvision.ops.suppression import batched_nms, multiclass_nms, nms, nms_padded, soft_nms
 from jaxvision.ops.padding import pad_images
 from jaxvision.ops.pooling import (adaptive_avg_pool, adaptive_max_pool, avg_pool,
                                    fractional_max_pool, global_avg_pool, global_max_pool,
@@ -49,7 +50,7 @@ __all__ = [
     "feature_map_shapes", "FieldOfView", "filter_bank", "fractional_max_pool", "gabor_kernel",
     "gaussian_kernel", "generalized_box_iou", "generate_anchors", "global_avg_pool",
     "global_max_pool", "grid_anchors", "LayerSpec", "lp_pool", "masks_to_boxes", "match_anchors",
-    "max_pool", "mixed_pool", "multiclass_nms", "nms_padded", "normalize_boxes",
+    "max_pool", "mixed_pool", "multiclass_nms", "nms", "nms_padded", "normalize_boxes",
     "order_box_corners", "pad_images", "param_count", "pool_output_size", "prewitt_x",
     "prewitt_y", "pyramid_anchors", "receptive_fields", "remove_small_boxes", "same_padding",
     "sharpen_kernel", "sobel_x", "sobel_y", "soft_nms", "spatial_pyramid_pool", "stochastic_pool",

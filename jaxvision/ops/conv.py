@@ -1,6 +1,6 @@
 """2-D convolution, written out so that it explains itself, next to the fast XLA call.
 
-"Convolution" in deep learning is cross-correlation (course C-1 line 278, and XLA):
+"Convolution" in deep learning is cross-correlation (the course's formula, and XLA's):
 
     out[n, i, j, o] = bias[o]
         + sum_{m, l, c} x_pad[n, i*s_h + m*d_h, j*s_w + l*d_w, c] * K[m, l, c, o]

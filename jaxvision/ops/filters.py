@@ -4,8 +4,8 @@
 Each filter is a function returning a fresh float32 ``(k, k)`` array (no shared mutable
 constants). Orientation names follow the derivative they take: ``sobel_x`` differentiates along
 x (columns), so it responds to *vertical* edges; it is the course's "vertical edge detection"
-kernel (C-1 lines 312-316). ``sobel_y`` is its "horizontal edge detection" kernel (304-308).
-All filters are applied as cross-correlation, like every conv layer (course formula, line 278).
+kernel. ``sobel_y`` is its "horizontal edge detection" kernel. All filters are applied as
+cross-correlation, like every conv layer (the course's convolution formula, and XLA's).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jaxvision.ops.conv import IntPair, Padding, conv2d
 
 
 def edge_kernel(*, diagonals: bool = True) -> jnp.ndarray:
-    """The course's edge detector (C-1 296-300): the negative discrete Laplacian, sum 0.
+    """The course's edge detector: the negative discrete Laplacian, sum 0.
 
     ``diagonals=True`` is the 8-neighbour form ``[[-1,-1,-1],[-1,8,-1],[-1,-1,-1]]``;
     ``False`` the 4-neighbour form ``[[0,-1,0],[-1,4,-1],[0,-1,0]]``.
@@ -40,22 +40,22 @@ def sobel_y() -> jnp.ndarray:
 
 
 def prewitt_x() -> jnp.ndarray:
-    """d/dx with uniform smoothing (the course's "learned vertical" filter, C-1 2390)."""
+    """d/dx with uniform smoothing (the course's "learned vertical" filter)."""
     return jnp.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]], jnp.float32)
 
 
 def prewitt_y() -> jnp.ndarray:
-    """d/dy with uniform smoothing (the course's "learned horizontal" filter, C-1 2389)."""
+    """d/dy with uniform smoothing (the course's "learned horizontal" filter)."""
     return jnp.array([[-1, -1, -1], [0, 0, 0], [1, 1, 1]], jnp.float32)
 
 
 def diagonal_edge_kernel() -> jnp.ndarray:
-    """Responds to edges along the anti-diagonal, bright bottom-right (C-1 2391)."""
+    """Responds to edges along the anti-diagonal, bright bottom-right."""
     return jnp.array([[-1, -1, 0], [-1, 0, 1], [0, 1, 1]], jnp.float32)
 
 
 def sharpen_kernel() -> jnp.ndarray:
-    """Identity plus the 4-neighbour edge kernel (C-1 328-332); sums to 1, keeps brightness."""
+    """Identity plus the 4-neighbour edge kernel; sums to 1, keeps brightness."""
     return jnp.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], jnp.float32)
 
 
@@ -67,7 +67,7 @@ def box_kernel(size: int = 3) -> jnp.ndarray:
 
 def binomial_kernel(size: int = 3) -> jnp.ndarray:
     """Outer product of binomial coefficients, normalised: the course's 3x3 "Gaussian blur"
-    ``[[1,2,1],[2,4,2],[1,2,1]] / 16`` (C-1 320-324) at ``size=3``."""
+    ``[[1,2,1],[2,4,2],[1,2,1]] / 16`` at ``size=3``."""
     _check_size(size)
     row = jnp.array([math.comb(size - 1, i) for i in range(size)], jnp.float32)
     return jnp.outer(row, row) / row.sum() ** 2
@@ -91,7 +91,7 @@ def gabor_kernel(*, size: int, sigma: float, theta: float, wavelength: float,
     with ``x' = x cos(theta) + y sin(theta)``, ``y' = -x sin(theta) + y cos(theta)``, ``x`` the
     column offset and ``y`` the row offset (downwards) from the centre. ``theta = 0`` gives
     vertical stripes, i.e. a vertical-edge/bar detector like ``sobel_x``; the filters of
-    trained first layers often look like this (C-1 2382-2384).
+    trained first layers often look like this.
     """
     _check_size(size)
     if sigma <= 0 or wavelength <= 0:
@@ -105,7 +105,7 @@ def gabor_kernel(*, size: int, sigma: float, theta: float, wavelength: float,
 
 
 def filter_bank() -> dict[str, jnp.ndarray]:
-    """The course's named 3x3 filters (C-1 290-336, 2386-2393), by name."""
+    """The course's named 3x3 filters (edge, sharpen, blur, Sobel/Prewitt, the "learned" ones), by name."""
     factories: dict[str, Callable[[], jnp.ndarray]] = {
         "edge (Laplacian)": edge_kernel,
         "sobel_x (vertical edges)": sobel_x,
@@ -134,7 +134,7 @@ def apply_filter(image: jnp.ndarray, kernel: jnp.ndarray, *, padding: Padding = 
 
     * ``(k_h, k_w)``: the same 2-D filter on every channel separately (``C`` outputs);
     * ``(k_h, k_w, C)``: one 3-D filter summed over channels, the course's colour
-      convolution (C-2 4401-4414); one output channel;
+      convolution; one output channel;
     * ``(k_h, k_w, C, C_out)``: a full conv layer's HWIO kernel.
 
     ``padding`` defaults to ``'same'`` (output the size of the input at stride 1); pass

@@ -1,7 +1,7 @@
 """Output-size, padding, parameter-count and multiply-add formulas for conv and pooling layers.
 
-Sizes follow the course's formula ``floor((n + 2p - k) / s) + 1`` (C-1 line 447, C-2 line
-4584), generalised with dilation ``d`` (effective kernel ``d (k - 1) + 1``) and asymmetric
+Sizes follow the course's formula ``floor((n + 2p - k) / s) + 1`` (input ``n``, padding ``p``,
+kernel ``k``, stride ``s``), generalised with dilation ``d`` (effective kernel ``d (k - 1) + 1``) and asymmetric
 padding. Every size function accepts one int (one spatial axis) or a sequence of ints (one per
 axis, e.g. ``(H, W)``) and answers in the same form; per-axis options may then be an int (all
 axes) or a sequence.
@@ -164,7 +164,7 @@ def conv_param_count(*, in_channels: int, out_channels: int, kernel_size: Size,
                      groups: int = 1, bias: bool = True) -> int:
     """``out (k_h k_w in / groups) + out`` (bias).
 
-    At groups=1 this is the course's ``n (k_h k_w c + 1)`` (C-2 4549-4561).
+    At groups=1 this is the course's ``n (k_h k_w c + 1)``: one bias per filter.
     """
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "

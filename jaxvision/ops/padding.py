@@ -13,7 +13,7 @@ Mode names (PyTorch name / numpy name, both accepted):
 ``circular``    wrap         wrap around (a torus): ``b c | a b c | a b``
 ==============  ===========  =====================================================
 
-The course's "reflection" diagram (C-1, lines 1443-1446) repeats the edge pixel, i.e. it is
+The course's "reflection" diagram repeats the edge pixel, i.e. it is
 ``symmetric``, not PyTorch's ``ReflectionPad2d`` (which is ``reflect``).
 """
 

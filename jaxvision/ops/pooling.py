@@ -139,7 +139,7 @@ def adaptive_max_pool(x: jnp.ndarray, output_size: IntPair) -> jnp.ndarray:
 
 def mixed_pool(x: jnp.ndarray, *, alpha: float | jnp.ndarray, window: IntPair,
                stride: IntPair | None = None, padding: IntPair = 0) -> jnp.ndarray:
-    """``alpha * max_pool + (1 - alpha) * avg_pool`` (C-2 4960-4965).
+    """``alpha * max_pool + (1 - alpha) * avg_pool``.
 
     ``alpha`` may be a traced scalar, e.g. ``jax.nn.sigmoid`` of a learned parameter.
     """
@@ -149,7 +149,7 @@ def mixed_pool(x: jnp.ndarray, *, alpha: float | jnp.ndarray, window: IntPair,
 
 def lp_pool(x: jnp.ndarray, *, p: float, window: IntPair, stride: IntPair | None = None,
             padding: IntPair = 0) -> jnp.ndarray:
-    """``(sum |x_i|^p)^(1/p)`` over each window (C-2 4991-4996): p=1 is the sum, p=2 the
+    """``(sum |x_i|^p)^(1/p)`` over each window: p=1 is the sum, p=2 the
     Euclidean norm, large p approaches max of ``|x|``. (PyTorch's ``lp_pool2d`` agrees on
     non-negative inputs.) Each window is scaled by its maximum first, so large ``p`` neither
     overflows nor underflows; zero padding adds nothing.
@@ -178,7 +178,7 @@ def _window_values(x, window, stride):
 
 def stochastic_pool(x: jnp.ndarray, *, window: IntPair, stride: IntPair | None = None,
                     train: bool, key: jax.Array | None = None) -> jnp.ndarray:
-    """Stochastic pooling (Zeiler & Fergus 2013; C-2 4967-4974) for non-negative inputs.
+    """Stochastic pooling (Zeiler & Fergus 2013) for non-negative inputs.
 
     Training picks one value per window with probability ``x_i / sum_j x_j`` (an all-zero
     window gives 0) and needs ``key``; evaluation returns the expectation ``sum_i p_i x_i``.
@@ -202,7 +202,7 @@ def stochastic_pool(x: jnp.ndarray, *, window: IntPair, stride: IntPair | None =
 def spatial_pyramid_pool(x: jnp.ndarray, *, levels: Sequence[int] = (1, 2, 4),
                          pool_fn: Callable[[jnp.ndarray, IntPair], jnp.ndarray] = adaptive_max_pool
                          ) -> jnp.ndarray:
-    """Spatial pyramid pooling (He et al. 2014; C-2 4976-4985): a fixed-length vector per image.
+    """Spatial pyramid pooling (He et al. 2014): a fixed-length vector per image.
 
     Pools to a ``level x level`` grid for each level, flattens each grid (row, column, channel)
     and concatenates: ``(N, C * sum(level^2))`` whatever H and W are (21 C for levels 1, 2, 4).

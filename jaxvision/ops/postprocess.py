@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.ops.box_coder import decode_boxes
-from jaxvision.ops.nms import nms_padded
+from jaxvision.ops.suppression import nms_padded
 
 
 def _level_candidates(logits, deltas, anchors, image_size, score_threshold, topk):

@@ -1,7 +1,9 @@
 """Receptive fields: the layer-list formula, a tracer for any JAX function, and the empirical
 effective receptive field from gradients.
 
-Theory (C-1 lines 1003-1128, with its stride-2 example corrected; see erratum E1). For layers
+Theory: the standard recursion below. (The course's own stride-2 example multiplies by the
+current layer's stride where the jump of the layers before it belongs; the formula here uses
+the jump, and agrees with brute-force index propagation.) For layers
 with kernel ``k``, stride ``s``, dilation ``d`` and padding ``p`` (before), starting from one
 input pixel (``r_0 = 1``, ``j_0 = 1``, ``start_0 = 0``)::
 

@@ -3,13 +3,58 @@ value before anything is loaded or compiled."""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import inspect
 import math
 import numbers
+from typing import Any
 
 import jax.numpy as jnp
 import ml_collections
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+# config.optimizer: name -> (default, type, meaning). A None default means "derived": the
+# optimizer or schedule picks the value named in the meaning.
+OPTIMIZER_OPTIONS: dict[str, tuple] = {
+    "name": ("adamw", str, "sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"),
+    "learning_rate": (1e-3, float, "the base (or peak) learning rate"),
+    "schedule": ("cosine", str, "constant | step | multistep | exponential | polynomial | "
+                 "cosine | cosine_restarts | one_cycle | cyclic"),
+    "warmup_steps": (0, int, "linear warmup from 0 over this many steps, before the schedule"),
+    "momentum": (0.9, float, "SGD/RMSprop momentum (0: none)"),
+    "nesterov": (False, bool, "Nesterov momentum (SGD)"),
+    "weight_decay": (1e-4, float, "weight decay factor (0: none)"),
+    "weight_decay_mode": (None, str, "coupled (L2 added to the gradient) | decoupled (AdamW); "
+                          "None: decoupled for adamw, coupled otherwise"),
+    "decay_mask": ("no_bias_norm", str, "all | no_bias_norm (biases and norm scales not decayed)"),
+    "b1": (0.9, float, "Adam's first-moment decay"),
+    "b2": (0.999, float, "Adam's second-moment decay"),
+    "eps": (None, float, "Adam/AdaGrad/RMSprop epsilon; None: 1e-8"),
+    "decay": (0.9, float, "RMSprop's squared-gradient decay"),
+    "centered": (False, bool, "centered RMSprop"),
+    "eps_in_sqrt": (True, bool, "AdaGrad/RMSprop: epsilon inside the square root"),
+    "initial_accumulator_value": (0.0, float, "AdaGrad's initial accumulator"),
+    "gamma": (None, float, "step/multistep/exponential decay factor; None: 0.1 (step, "
+              "multistep), 0.97 (exponential)"),
+    "step_size": (None, int, "step: steps between decays; None: a third of the decay steps"),
+    "milestones": (None, tuple, "multistep: the steps of the decays; None: at 1/2 and 3/4"),
+    "power": (1.0, float, "polynomial: the power"),
+    "end_learning_rate": (0.0, float, "polynomial: the final learning rate"),
+    "min_learning_rate": (0.0, float, "cosine, cosine_restarts: the floor"),
+    "cosine_steps": (0, int, "cosine: the period T_max (0: the run's length)"),
+    "first_cycle_steps": (None, int, "cosine_restarts: the first cycle; None: a quarter of the "
+                          "decay steps"),
+    "cycle_mult": (1, int, "cosine_restarts: each cycle's length multiplier"),
+    "pct_start": (0.3, float, "one_cycle: the fraction of steps spent rising"),
+    "div_factor": (25.0, float, "one_cycle: initial lr = learning_rate / div_factor"),
+    "final_div_factor": (1e4, float, "one_cycle: final lr = initial lr / final_div_factor"),
+    "max_learning_rate": (None, float, "cyclic: the top; None: 10 x learning_rate"),
+    "step_size_up": (None, int, "cyclic: steps of the rising half; None: an eighth of the "
+                     "decay steps"),
+    "cyclic_mode": ("triangular", str, "cyclic: triangular | triangular2 | exp_range"),
+}
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -17,7 +62,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.seed = 0
     # Data: a TFDS name (embedded: 'digits', 'shapes/cls32', 'shapes/det64') or 'folder:<path>'.
     c.dataset = "digits"
-    c.data_dir = ml_collections.config_dict.placeholder(str)  # default: $TFDS_DATA_DIR or ~/tensorflow_datasets
+    # Default: $TFDS_DATA_DIR if set; else the embedded data sets build into
+    # ~/.cache/jaxvision/datasets ($JAXVISION_CACHE/datasets) and public ones use TFDS's
+    # ~/tensorflow_datasets.
+    c.data_dir = ml_collections.config_dict.placeholder(str)
     c.download = True
     c.train_split = "train"
     c.eval_split = "test"
@@ -59,9 +107,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.batch_size = 64  # global, over all devices and processes
     c.eval_batch_size = 256
     c.num_epochs = 10
-    c.optimizer = ml_collections.ConfigDict(dict(
-        name="adamw", learning_rate=1e-3, schedule="cosine", warmup_steps=0, momentum=0.9,
-        nesterov=False, weight_decay=1e-4))
+    # Every option of jaxvision.optim.build_optimizer / build_schedule (see OPTIMIZER_OPTIONS
+    # for what each means); None: the default the optimizer or schedule derives.
+    c.optimizer = ml_collections.ConfigDict({
+        name: (ml_collections.config_dict.placeholder(kind) if default is None else default)
+        for name, (default, kind, _) in OPTIMIZER_OPTIONS.items()})
     c.label_smoothing = 0.0
     c.grad_clip_norm = 0.0  # 0: off
     c.grad_accum_steps = 1
@@ -74,8 +124,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.adversarial = ml_collections.ConfigDict(dict(
         epsilon=0.0, norm="linf", num_steps=7,
         step_size=ml_collections.config_dict.placeholder(float), random_start=True, fraction=1.0))
-    # On-device augmentation (jaxvision.augment.build): a preset name and/or a list of ops,
-    # e.g. preset='cifar' or ops=('flip', 'crop') with crop_padding=4. Neither: no augmentation.
+    # On-device augmentation (jaxvision.augment.build): a preset name and/or a list of ops, and
+    # the ops' options nested by op, e.g. preset='cifar', or ops=('flip', 'crop') with
+    # crop.padding=4 (--config.augment.crop.padding=4; the flat 'crop_padding' also works).
+    # Neither preset nor ops: no augmentation. `schema()` lists every op's options.
     c.augment = ml_collections.ConfigDict(dict(preset="", ops=()))
     # Devices.
     c.parallel = "jit"  # 'none' | 'jit' | 'pmap'
@@ -162,6 +214,7 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
 
     from jaxvision.data.sources import check_image_size
 
+    check_keys(config)
     _check_finite(config, "config")
     _choice("parallel", config.parallel, ("none", "jit", "pmap"))
     _choice("compute_dtype", config.compute_dtype, COMPUTE_DTYPES)
@@ -221,3 +274,283 @@ def validate_config(config: ml_collections.ConfigDict, *, num_devices: int,
     if config.sam.rho and group and (per_replica // config.grad_accum_steps) % group:
         raise ValueError(f"config.sam.group_size={group} does not divide the micro-batch of "
                          f"{per_replica // config.grad_accum_steps} examples")
+
+
+# --- The declared schema: every option a config may hold, with its default ------------------
+
+# What the top-level fields of default_config() hold (for --help).
+FIELD_HELP = {
+    "seed": "the run's random seed",
+    "dataset": "a TFDS name (embedded: 'digits', 'shapes/cls32', 'shapes/det64', ...) or "
+               "'folder:<path>'",
+    "data_dir": "where TFDS data sets live (None: $TFDS_DATA_DIR or ~/tensorflow_datasets; "
+                "embedded ones: the jaxvision cache)",
+    "download": "download named data sets on first use",
+    "train_split": "the training split", "eval_split": "the evaluation split",
+    "validation_split": "a validation split or folder (then eval_split is the test set)",
+    "validation_fraction": "a fraction of train_split carved off as validation",
+    "image_size": "(H, W) to resize to; None: native size",
+    "cache_data": "cache decoded data in memory",
+    "task": "classification | segmentation | detection | localization | reconstruction | vae | "
+            "vq_vae",
+    "model": "a name from `jaxvision list-models`",
+    "num_classes": "0: from the data set",
+    "trainable": "regexes of the parameters that train (others frozen)",
+    "frozen": "regexes of frozen parameters",
+    "init_from": "start from these weights (a workdir, checkpoint or weights file)",
+    "init_dont_load": "regexes of parameters that keep their fresh values",
+    "batch_size": "global batch size", "eval_batch_size": "global evaluation batch size",
+    "num_epochs": "epochs to train", "label_smoothing": "classification label smoothing",
+    "grad_clip_norm": "clip gradients by global norm (0: off)",
+    "grad_accum_steps": "micro-batches per step",
+    "compute_dtype": "float32 | bfloat16 | float16",
+    "parallel": "none | jit | pmap", "num_devices": "0: all visible devices",
+    "bn_mode": "under pmap: sync | per_device",
+    "nonfinite": "stop | skip a step whose loss or gradient is NaN/Inf",
+    "max_consecutive_skips": "nonfinite=skip stops after this many in a row",
+    "log_every_steps": "train metrics and progress every this many steps",
+    "checkpoint_every_steps": "0: at the end of each epoch only",
+    "keep_checkpoints": "latest checkpoints kept", "best_metric": "'' disables best checkpoints",
+    "best_mode": "max | min", "keep_best": "best checkpoints kept",
+    "tensorboard": "write TensorBoard events",
+    "resume": "auto | restart | force (see jaxvision.train.config)",
+    "sam.rho": "SAM radius (0: off)", "sam.group_size": "SAM m-sharpness group (0: whole batch)",
+    "early_stopping.patience": "evaluations without improvement before stopping (0: off)",
+    "plateau.metric": "reduce the LR on a plateau of this metric ('': off)",
+    "augment.preset": "a preset from jaxvision.augment.PRESETS",
+    "augment.ops": "op names from jaxvision.augment.OPS, in order",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One settable config option: its default, the type a value must have (None: any
+    literal) and what it means."""
+
+    default: Any
+    kind: type | None
+    help: str = ""
+
+
+_PLAIN = (bool, int, float, str, tuple, list, type(None))
+
+
+def _is_engine(config) -> bool:
+    """A training config (``train_and_evaluate``'s), possibly nested in an experiment's."""
+    return all(name in config for name in ("model", "optimizer", "augment", "task"))
+
+
+def _leaf_kind(config, key):
+    field = config._fields[key] if hasattr(config, "_fields") else None
+    if isinstance(field, ml_collections.FieldReference):
+        return field.get_type()
+    value = config[key]
+    return None if value is None else type(value)
+
+
+def _walk(config, prefix: str, out: dict[str, Option]) -> None:
+    for key in config.keys():
+        value = config[key]
+        path = prefix + key
+        if isinstance(value, (ml_collections.ConfigDict, dict)) and (value or _is_dict_slot(path)):
+            if isinstance(value, dict):
+                value = ml_collections.ConfigDict(value)
+            _walk(value, path + ".", out)
+        elif not isinstance(value, (ml_collections.ConfigDict, dict)):
+            out[path] = Option(value, _leaf_kind(config, key), FIELD_HELP.get(path, ""))
+
+
+def _is_dict_slot(path: str) -> bool:
+    """Option dicts whose keys are declared elsewhere (the model's, the task's, an op's)."""
+    return path.split(".")[-1] in ("model_kwargs", "task_kwargs")
+
+
+def model_options(name: str) -> dict[str, Option]:
+    """The keyword options of the registered model ``name`` (its fields with plain values and
+    the factory's own keywords, e.g. a backbone's kwargs), with their defaults."""
+    from jaxvision import models
+    from jaxvision.models.registry import _FACTORIES
+
+    module = models.create(name)
+    skip = {"parent", "name", "num_classes", "dtype"}
+    options = {}
+    if dataclasses.is_dataclass(module):
+        for field in dataclasses.fields(module):
+            value = getattr(module, field.name)
+            if field.name in skip or not isinstance(value, _PLAIN):
+                continue
+            kind = None if value is None else type(value)
+            options[field.name] = Option(value, kind, f"{name} option")
+    factory = _FACTORIES[name]
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        parameters = ()
+    for p in parameters:
+        if (p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in skip
+                and p.name not in options and p.default is not p.empty
+                and isinstance(p.default, _PLAIN + (dict,))):
+            kind = None if p.default is None else type(p.default)
+            options[p.name] = Option(p.default, kind, f"{name} option")
+    return options
+
+
+def task_options(name: str) -> dict[str, Option]:
+    """The keyword options of the task ``name`` (``config.task_kwargs``)."""
+    from jaxvision import tasks
+
+    if name not in tasks.TASKS or name == "classification":
+        return {}  # classification takes no task_kwargs (label_smoothing is top-level)
+    options = {}
+    for p in inspect.signature(tasks.TASKS[name]).parameters.values():
+        if p.name in ("num_classes", "self") or p.default is p.empty:
+            continue
+        if isinstance(p.default, _PLAIN):
+            kind = None if p.default is None else type(p.default)
+            options[p.name] = Option(p.default, kind, f"{name} task option")
+    return options
+
+
+def augment_options() -> dict[str, Option]:
+    """``<op>.<option>`` for every augmentation op (nested under ``config.augment``); None as
+    a default: the op's own default, or the preset's value."""
+    from jaxvision.augment.pipeline import OPS, _options_of
+
+    options = {}
+    for op, spec in OPS.items():
+        for option, p in {**_options_of(spec.fn), "apply_probability": None}.items():
+            default = None if p is None or p.default is p.empty else p.default
+            kind = None if default is None or not isinstance(default, _PLAIN) else type(default)
+            shown = default if isinstance(default, _PLAIN) else None
+            note = (f"{op}: apply it with this probability (default: always)" if p is None
+                    else f"{op} option (default {shown!r})")
+            options[f"{op}.{option}"] = Option(None, kind, note)
+    return options
+
+
+def schema(config: ml_collections.ConfigDict) -> dict[str, Option]:
+    """Every option ``config`` may hold, by dotted path, with its default: the fields it has,
+    and for a training config (also one nested in an experiment's) every optimizer and
+    schedule option, every augmentation op's options (``augment.<op>.<option>``), and the
+    options of the model and task it names (``model_kwargs.*``, ``task_kwargs.*``)."""
+    out: dict[str, Option] = {}
+    _walk(config, "", out)
+    _add_engine_options(config, "", out)
+    return out
+
+
+def _add_engine_options(config, prefix: str, out: dict[str, Option]) -> None:
+    if _is_engine(config):
+        for name, (default, kind, meaning) in OPTIMIZER_OPTIONS.items():
+            path = f"{prefix}optimizer.{name}"
+            current = out.get(path)
+            out[path] = Option(current.default if current else default, kind, meaning)
+        for path, option in augment_options().items():
+            out.setdefault(f"{prefix}augment.{path}", option)
+        from jaxvision import models
+
+        if isinstance(config.model, str) and config.model in models.list():
+            for name, option in model_options(config.model).items():
+                out.setdefault(f"{prefix}model_kwargs.{name}", option)
+        if isinstance(config.task, str):
+            for name, option in task_options(config.task).items():
+                out.setdefault(f"{prefix}task_kwargs.{name}", option)
+    for key in config.keys():
+        value = config[key]
+        if isinstance(value, ml_collections.ConfigDict) and key not in (
+                "optimizer", "augment", "model_kwargs", "task_kwargs"):
+            _add_engine_options(value, f"{prefix}{key}.", out)
+
+
+def close_matches(name: str, candidates) -> str:
+    """`` Did you mean 'a', 'b'?`` naming the candidates closest to ``name`` (or ''): first
+    the siblings (same parent) with a close last part, else close full paths."""
+    candidates = list(candidates)
+    parent, _, leaf = name.rpartition(".")
+    siblings = {c.rpartition(".")[2]: c for c in candidates if c.rpartition(".")[0] == parent}
+    close = [siblings[m] for m in difflib.get_close_matches(leaf, siblings, n=3, cutoff=0.6)]
+    if not close:
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.75)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+class UnknownKeyError(ValueError, KeyError):
+    """A config key that the schema does not declare."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def check_keys(config: ml_collections.ConfigDict) -> None:
+    """Raises :class:`UnknownKeyError` for a key inside the library's option dicts (optimizer,
+    augment, model_kwargs, task_kwargs, sam, adversarial, early_stopping, plateau, transfer)
+    that the schema does not declare, naming the closest declared ones. Top-level fields are
+    not checked here (experiments add their own); the command line checks those too."""
+    declared = schema(_declared_base(config))
+    given: dict[str, Option] = {}
+    _walk(config, "", given)
+    for path in given:
+        top = path.split(".")[0]
+        if "." not in path or top not in _LIBRARY_DICTS or path in declared:
+            continue
+        if _flat_augment_key(path) or _under_declared_dict(path, declared):
+            continue
+        if top == "model_kwargs" and not _model_is_known(config):
+            continue  # the unknown model is the error (reported where it is built)
+        raise UnknownKeyError(f"unknown config key {path!r}.{close_matches(path, declared)}")
+
+
+_LIBRARY_DICTS = ("optimizer", "augment", "model_kwargs", "task_kwargs", "sam", "adversarial",
+                  "early_stopping", "plateau", "transfer")
+
+
+def _declared_base(config):
+    """``config`` with default_config()'s fields where it lacks them (a config made before a
+    field existed, or a trimmed one)."""
+    base = default_config()
+    for key in config.keys():
+        value = config[key]
+        if key in ("model_kwargs", "task_kwargs"):
+            continue  # declared by the model and the task, not by what the config holds
+        if key in base and isinstance(base[key], ml_collections.ConfigDict):
+            continue  # keep the declared option dicts
+        with base.ignore_type():
+            base[key] = value
+    return base
+
+
+def _model_is_known(config) -> bool:
+    from jaxvision import models
+
+    return isinstance(config.get("model"), str) and config.model in models.list()
+
+
+def _under_declared_dict(path: str, declared: dict[str, Option]) -> bool:
+    """``model_kwargs.backbone_kwargs.conv`` where ``model_kwargs.backbone_kwargs`` is a
+    declared dict option."""
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        option = declared.get(".".join(parts[:i]))
+        if option is not None:
+            return isinstance(option.default, dict) or option.default is None
+    return False
+
+
+def _flat_augment_key(path: str) -> bool:
+    """``augment.crop_padding``: the flat spelling of ``augment.crop.padding``."""
+    return flat_augment_path(path) is not None
+
+
+def flat_augment_path(path: str) -> str | None:
+    """``[prefix.]augment.<op>.<option>`` for a flat ``[prefix.]augment.<op>_<option>``."""
+    head, sep, key = path.rpartition("augment.")
+    if not sep or "." in key or (head and not head.endswith(".")):
+        return None
+    from jaxvision.augment.pipeline import OPS
+
+    for op in sorted(OPS, key=len, reverse=True):
+        if key.startswith(op + "_"):
+            option = key[len(op) + 1:]
+            if f"{op}.{option}" in augment_options():
+                return f"{head}augment.{op}.{option}"
+    return None

@@ -1,4 +1,10 @@
-"""Progress of a long run: a tqdm bar with rate and ETA on a terminal, plain log lines elsewhere."""
+"""Progress of a long run: a tqdm bar with rate and ETA on a terminal, plain log lines elsewhere.
+
+The log lines go through the ``jaxvision`` logger, which prints them by itself in plain Python
+and in notebooks (a default handler, silent once the application configures logging); turn it
+off with :func:`disable_default_handler` or
+``logging.getLogger("jaxvision").setLevel(logging.WARNING)``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,12 @@ import logging
 import sys
 import time
 
+from jaxvision._logging import disable_default_handler, install_default_handler
+
+__all__ = ["Progress", "disable_default_handler", "install_default_handler"]
+
 log = logging.getLogger("jaxvision.train")
+install_default_handler()
 
 
 class Progress:
@@ -23,7 +34,13 @@ class Progress:
                              dynamic_ncols=True)
 
     def update(self, step: int, metrics: dict[str, float] | None = None) -> None:
-        """Call once per step; ``metrics`` (if given) are shown next to the rate."""
+        """Call once per step; ``metrics`` (if given: the training window's means) are shown
+        next to the rate as ``train_<name>``, the name TensorBoard and the logs use."""
+        if metrics:
+            from jaxvision.train.writers import metric_name
+
+            metrics = {metric_name("train", k) if not k.startswith("train_") else k: v
+                       for k, v in metrics.items()}
         if self._bar is not None:
             self._bar.update(step - self._bar.n)
             if metrics:

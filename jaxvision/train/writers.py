@@ -18,6 +18,16 @@ from jaxvision.train.workdir import write_text_atomic
 log = logging.getLogger("jaxvision.train")
 
 
+# What the train step returns for the loop's own use, not as a metric to log.
+INTERNAL_METRICS = frozenset({"finite"})
+
+
+def metric_name(split: str | None, name: str) -> str:
+    """The one name of a metric everywhere it is shown: ``<split>_<name>`` (``train_loss``,
+    ``eval_accuracy``, ``test_accuracy``), or ``name`` without a split."""
+    return f"{split}_{name}" if split else name
+
+
 class MetricWriter:
     """``<workdir>/<name>.jsonl`` plus TensorBoard events (``tensorboard/`` for the main
     metrics, ``tensorboard/<name>/`` for any other stream such as monitoring)."""
@@ -41,14 +51,17 @@ class MetricWriter:
 
     def write(self, step: int, metrics: dict[str, Any], *, split: str | None = None,
               **extra) -> None:
-        """One JSONL record; TensorBoard tags are ``<split>/<metric>`` (or ``<metric>``)."""
-        record = {"step": int(step), **({"split": split} if split else {}), **extra,
-                  **{k: float(v) for k, v in metrics.items()}}
+        """One JSONL record (``{"step", "split", ..., "<metric>": value}``); TensorBoard tags
+        are :func:`metric_name` ``(split, metric)``, e.g. ``eval_accuracy``: the name the log
+        lines, ``summary.json`` and ``config.best_metric`` use. The step's internal flags
+        (``INTERNAL_METRICS``, e.g. ``finite``) are not metrics and are left out."""
+        metrics = {k: float(v) for k, v in metrics.items() if k not in INTERNAL_METRICS}
+        record = {"step": int(step), **({"split": split} if split else {}), **extra, **metrics}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._tb is not None:
             for name, value in metrics.items():
-                self._tb.add_scalar(f"{split}/{name}" if split else name, float(value), int(step))
+                self._tb.add_scalar(metric_name(split, name), value, int(step))
 
     def histogram(self, step: int, tag: str, values) -> None:
         """A TensorBoard histogram (not written to the JSONL file)."""

@@ -69,18 +69,23 @@ def nms_padded(boxes: jax.Array, scores: jax.Array, *, iou_threshold: float,
     return indices, valid
 
 
-def nms(boxes, scores, *, iou_threshold: float) -> np.ndarray:
-    """Eager convenience like ``torchvision.ops.nms``: kept indices by decreasing score."""
+def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
+    """``torchvision.ops.nms``: the indices (int64) of the kept ``boxes [N, 4]`` (xyxy),
+    by decreasing ``scores [N]``; a box goes when its IoU with a kept, higher-scoring box is
+    greater than ``iou_threshold``. Eager, with a data-dependent output size; under ``jit``
+    use :func:`nms_padded`."""
     indices, valid = nms_padded(boxes, scores, iou_threshold=iou_threshold,
                                 max_output_size=int(np.shape(scores)[0]))
-    return np.asarray(indices)[np.asarray(valid)]
+    return np.asarray(indices)[np.asarray(valid)].astype(np.int64)
 
 
-def batched_nms(boxes, scores, class_ids, *, iou_threshold: float) -> np.ndarray:
-    """Eager per-class NMS like ``torchvision.ops.batched_nms`` (no cross-class suppression)."""
+def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
+    """``torchvision.ops.batched_nms``: NMS within each category ``idxs [N]`` (boxes of
+    different categories never suppress each other); kept indices (int64) by decreasing
+    score."""
     indices, valid = nms_padded(boxes, scores, iou_threshold=iou_threshold,
-                                max_output_size=int(np.shape(scores)[0]), class_ids=class_ids)
-    return np.asarray(indices)[np.asarray(valid)]
+                                max_output_size=int(np.shape(scores)[0]), class_ids=idxs)
+    return np.asarray(indices)[np.asarray(valid)].astype(np.int64)
 
 
 @functools.partial(jax.jit, static_argnames=("max_output_size", "method"))
