@@ -176,3 +176,32 @@ def test_recipes_run_on_mock_cifar10(tmp_path, recipe):
         summary = module.main(config, str(tmp_path))
     assert summary["step"] == 2
     assert 0.0 <= summary["eval_accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["mnist_lenet5", "mnist_modern_cnn", "imagenet_resnet50"])
+def test_mnist_and_imagenet_recipes_run_on_mock_data(tmp_path, recipe):
+    """The recipes' configs (data set, splits, augmentation, optimizer, schedule) run one
+    epoch end to end on TFDS mock data; ImageNet's at a CPU size (ResNet-18, 64 px)."""
+    import tensorflow_datasets as tfds
+
+    module = importlib.import_module(f"experiments.{recipe}")
+    config = module.get_config()
+    if recipe == "imagenet_resnet50":
+        assert config.model == "resnet50" and config.optimizer.learning_rate == 0.4
+        assert config.optimizer.nesterov and config.compute_dtype == "bfloat16"
+        config.model, config.image_size = "resnet18", (64, 64)
+        config.augment.random_resized_crop = {"size": (56, 56)}
+        config.num_classes = 1000
+    else:
+        assert config.dataset == "mnist"
+    config.batch_size = config.eval_batch_size = 8
+    config.num_epochs = 1
+    config.parallel = "none"
+    config.tensorboard = False
+    config.log_every_steps = 1
+    config.optimizer.warmup_steps = 0
+    with tfds.testing.mock_data(num_examples=16):
+        summary = module.main(config, str(tmp_path))
+    assert summary["step"] == 2
+    assert 0.0 <= summary["eval_accuracy"] <= 1.0

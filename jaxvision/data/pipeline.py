@@ -99,8 +99,16 @@ def _numpy(ds, max_boxes: int | None) -> Iterator[Batch]:
 
 class TrainStream:
     """Shuffled, repeated-by-epoch training batches of ``batch_size // process_count`` examples
-    for this process (the global batch is split across processes). Sources with boxes need
-    ``max_boxes`` (see ``_pad_objects``)."""
+    for this process. Sources with boxes need ``max_boxes`` (see ``_pad_objects``).
+
+    The global batches do not depend on the number of processes: every process shuffles the
+    whole split in the same order (set by ``(seed, epoch)``), cuts it into global batches of
+    ``batch_size`` and keeps rows ``[i * local, (i + 1) * local)`` of each, where ``i`` is its
+    ``process_index``: the rows its devices hold in the global array (``Parallel.place_batch``).
+    Over an epoch the processes' examples are disjoint and together are what one process would
+    see. So a job trains the same on 1 process x 8 devices as on 2 x 4, and resumes on
+    another process count. Each process holds the whole prepared split (in its cache and
+    shuffle buffer, as one process does) and batches only its own rows."""
 
     def __init__(self, source: Source, *, batch_size: int, seed: int,
                  image_size: tuple[int, int] | None = None, cache: bool = True,
@@ -110,6 +118,8 @@ class TrainStream:
             raise ValueError(f"batch_size {batch_size} must be divisible by the number of "
                              f"processes {process_count}")
         self.local_batch_size = batch_size // process_count
+        self.batch_size = batch_size
+        self.process_index, self.process_count = process_index, process_count
         self.steps_per_epoch = source.num_examples // batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"batch_size {batch_size} is larger than the training set "
@@ -117,7 +127,7 @@ class TrainStream:
         self.seed = seed
         self.shuffle_buffer = shuffle_buffer or source.num_examples
         self.max_boxes = max_boxes if S.BOXES in source.keys else None
-        ds = _prepared(source, image_size, max_boxes).shard(process_count, process_index)
+        ds = _prepared(source, image_size, max_boxes)
         self._dataset = ds.cache() if cache else ds
 
     def epoch(self, epoch: int, *, start_step: int = 0) -> Iterator[Batch]:
@@ -125,6 +135,12 @@ class TrainStream:
         tf = _tf()
         ds = self._dataset.shuffle(self.shuffle_buffer, seed=self.seed * 100_003 + epoch,
                                    reshuffle_each_iteration=False)
+        if self.process_count > 1:  # this process's rows of every global batch
+            size, first = self.batch_size, self.process_index * self.local_batch_size
+            last = first + self.local_batch_size
+            ds = ds.enumerate().filter(
+                lambda position, _: (position % size >= first) & (position % size < last))
+            ds = ds.map(lambda _, example: example)
         ds = ds.batch(self.local_batch_size, drop_remainder=True).take(self.steps_per_epoch)
         ds = ds.skip(start_step).prefetch(tf.data.AUTOTUNE)
         return _numpy(ds, self.max_boxes) if self.max_boxes else ds.as_numpy_iterator()

@@ -6,6 +6,10 @@ metrics to JSONL and TensorBoard, keeps the latest and best checkpoints, stops e
 reduces the LR on a plateau of a chosen metric, and draws the curves at the end. It holds a
 lock on the workdir, refuses to resume under a config that would change the result, and stops
 gracefully on SIGINT/SIGTERM.
+
+Under ``jax.distributed`` (e.g. ``python -m jaxvision.launch``) every process runs this same
+function: each feeds its rows of every global batch, all take part in each checkpoint save and
+restore, and process 0 alone logs and writes the workdir's files, metrics and plots.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from jaxvision.optim.schedules import (map_plateau_states, plateau_scale,
 from jaxvision.train import monitoring
 from jaxvision import tasks
 from jaxvision.tasks import Task
-from jaxvision.train.checkpoint import Checkpointer, abstract_items
+from jaxvision.train.checkpoint import Checkpointer, _sync, abstract_items
 from jaxvision.train.config import COMPUTE_DTYPES, validate_config
 from jaxvision.train.interrupt import Interrupted, StopRequest
 from jaxvision.train.parallel import AXIS, Parallel, make_parallel
@@ -129,11 +133,14 @@ def train_and_evaluate(config, workdir: str, *, task: Task | None = None,
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"the workdir {workdir!r} is a file, not a directory")
     os.makedirs(workdir, exist_ok=True)
-    lock = WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+    primary = jax.process_index() == 0  # the process that writes files (all save checkpoints)
+    lock = WorkdirLock(workdir) if primary else contextlib.nullcontext()
     with lock, StopRequest() as stop:
         config_changes = []
         if config.resume == "restart":
-            move_run_aside(workdir)
+            if primary:
+                move_run_aside(workdir)
+            _sync("jaxvision_move_run_aside")
         else:
             config_changes = check_config(workdir, config)  # raises unless resume='force'
         return _train_and_evaluate(config, workdir, parallel=parallel, stop=stop,
@@ -152,7 +159,15 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                         config_changes: list[str], task: Task | None, model: nn.Module | None,
                         datasets: Datasets | None, callbacks: Sequence[Callable]
                         ) -> dict[str, Any]:
-    datasets = datasets or build_datasets(config)
+    # In a multi-process job every process trains (and saves checkpoints collectively); only
+    # process 0 logs and writes the workdir's files, metrics, TensorBoard events and plots.
+    primary = jax.process_index() == 0
+    info = log.info if primary else _silent
+    if datasets is None:
+        if primary:  # first: it may download and prepare the data set into a shared data_dir
+            datasets = build_datasets(config)
+        _sync("jaxvision_datasets_prepared")
+        datasets = datasets or build_datasets(config)
     _check_batch_sizes(config, datasets, parallel.num_devices)
     num_classes = config.num_classes or datasets.num_classes
     if num_classes < datasets.num_classes:
@@ -191,6 +206,10 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
         _logs_plateau_lr(train_body) if config.plateau.metric else train_body)
     plateau_step = _plateau_step(config, parallel)
     with_predictions = bool(task.evaluators())
+    if with_predictions and jax.process_count() > 1:
+        raise ValueError(f"the {type(task).__name__} task's set-level evaluators see every "
+                         "prediction on one host, which a multi-process job does not gather "
+                         "yet; evaluate this task with one process")
     eval_step = parallel.compile_eval_step(
         make_eval_step(options, eval_preprocess_fn, with_predictions=with_predictions),
         with_predictions=with_predictions)
@@ -206,7 +225,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
         step, items, meta = restored
         state = state.with_checkpoint_items(items)
         loop = _Progress(**meta["loop"])
-        log.info("resumed from step %d in %s", step, checkpointer.directory)
+        info("resumed from step %d in %s", step, checkpointer.directory)
     elif config.init_from:
         params, model_state = load_initial_variables(
             config.init_from, model, *jax.device_get((state.params, state.model_state)),
@@ -215,15 +234,19 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                               model_state=jax.device_put(model_state, parallel.replicated))
     step = int(state.step)
     # Written only once the checkpoints (if any) proved compatible with this config.
-    if config_changes:
-        keep_old_config(workdir)
-    write_json_atomic(os.path.join(workdir, CONFIG_FILE), config_as_json(config))
-    write_json_atomic(os.path.join(workdir, _MODEL_INPUT),
-                      {"num_classes": num_classes, "input_shape": input_shape})
-    InputSpec.from_config(config, datasets.image_shape).save(os.path.join(workdir, INPUT_SPEC_FILE))
-    write_json_atomic(os.path.join(workdir, CLASS_NAMES_FILE), datasets.class_names)
-    writer = MetricWriter(workdir, tensorboard=config.tensorboard)
-    writer.truncate_after(step)
+    if primary:
+        if config_changes:
+            keep_old_config(workdir)
+        write_json_atomic(os.path.join(workdir, CONFIG_FILE), config_as_json(config))
+        write_json_atomic(os.path.join(workdir, _MODEL_INPUT),
+                          {"num_classes": num_classes, "input_shape": input_shape})
+        InputSpec.from_config(config, datasets.image_shape).save(
+            os.path.join(workdir, INPUT_SPEC_FILE))
+        write_json_atomic(os.path.join(workdir, CLASS_NAMES_FILE), datasets.class_names)
+        writer = MetricWriter(workdir, tensorboard=config.tensorboard)
+        writer.truncate_after(step)
+    else:
+        writer = _NoWriter()
 
     def save(metrics=None):
         checkpointer.save(step, state.checkpoint_items(), metrics=metrics,
@@ -255,7 +278,8 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
             f"({last_good[-1] if last_good else 'none'}) is intact. Lower "
             "optimizer.learning_rate, set grad_clip_norm, or set nonfinite='skip'.")
 
-    progress = Progress(total_steps, initial_step=step, log_every=config.log_every_steps)
+    progress = (Progress(total_steps, initial_step=step, log_every=config.log_every_steps)
+                if primary else _NoWriter())
     eval_metrics: dict[str, float] = {}
     window: list[dict] = []
     pending: tuple[int, dict] | None = None  # each step's finiteness, checked exactly once
@@ -295,7 +319,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                     check_finite(*pending)
                     pending = None
                     save()
-                    log.info("saving checkpoint at step %d", step)
+                    info("saving checkpoint at step %d", step)
                 stop_if_requested(signum)
             if pending is not None:
                 check_finite(*pending)
@@ -306,18 +330,18 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
             eval_metrics = evaluate_now()
             writer.write(step, {k[len("eval_"):]: v for k, v in eval_metrics.items()},
                          split="eval", epoch=epoch)
-            log.info("epoch %d step %d %s", epoch + 1, step,
-                     " ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
+            info("epoch %d step %d %s", epoch + 1, step,
+                 " ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
             for callback in callbacks:
                 callback(step, state, eval_metrics)
             _update_early_stopping(loop, config.early_stopping, eval_metrics, step)
             if plateau_step is not None:  # before the save: the checkpoint holds it
                 state = plateau_step(state, eval_metrics)
             save(metrics=eval_metrics)
-            log.info("saving checkpoint at step %d", step)
+            info("saving checkpoint at step %d", step)
             if loop.stopped_early:
-                log.info("early stopping: %s did not improve for %d epochs",
-                         config.early_stopping.metric, config.early_stopping.patience)
+                info("early stopping: %s did not improve for %d epochs",
+                     config.early_stopping.metric, config.early_stopping.patience)
             stop_if_requested(stop.poll())
     finally:
         progress.close()
@@ -328,18 +352,31 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
     best_step = checkpointer.best_step()
     if datasets.test is not None:
         eval_metrics.update(_test(state, step, best_step, checkpointer, datasets, task,
-                                  parallel, eval_step))
+                                  parallel, eval_step, info=info))
     checkpointer.close()
-    plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"),
-                metrics=task.metric_names)
     summary = {**eval_metrics, "step": step, "best_step": best_step,
                "skipped_steps": loop.skipped_steps, "workdir": workdir}
-    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+    if primary:
+        plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"),
+                    metrics=task.metric_names)
+        write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     return summary
 
 
+def _silent(*args, **kwargs) -> None:
+    """``log.info`` on the processes other than 0."""
+
+
+class _NoWriter:
+    """What the processes other than 0 write metrics to and show progress on: nothing."""
+
+    def __getattr__(self, name):
+        return _silent
+
+
 def _test(state, step: int, best_step: int | None, checkpointer: Checkpointer, datasets: Datasets,
-          task: Task, parallel: Parallel, eval_step) -> dict[str, float]:
+          task: Task, parallel: Parallel, eval_step, info: Callable = log.info
+          ) -> dict[str, float]:
     """The test split's metrics (``test_<name>``), once, with the best checkpoint (the
     validation set chose it) or, without best checkpoints, the final state."""
     tested = best_step if best_step is not None else step
@@ -348,8 +385,8 @@ def _test(state, step: int, best_step: int | None, checkpointer: Checkpointer, d
             tested, abstract_items(state.checkpoint_items(), parallel.replicated))
         state = state.with_checkpoint_items(items)
     results = evaluate(state, datasets.test, task=task, parallel=parallel, eval_step=eval_step)
-    log.info("test (step %d): %s", tested,
-             " ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    info("test (step %d): %s", tested,
+         " ".join(f"{k}={v:.4f}" for k, v in results.items()))
     return {"test_step": tested, **{f"test_{name}": value for name, value in results.items()}}
 
 
@@ -426,7 +463,7 @@ def _plateau_step(config, parallel: Parallel) -> Callable | None:
         state = state.replace(opt_state=map_plateau_states(state.opt_state,
                                                            lambda s: update(s, metric)))
         after = float(plateau_scale(state.opt_state))
-        if after != before:
+        if after != before and jax.process_index() == 0:
             log.info("plateau: %s stalled; learning rate multiplier %g -> %g", cfg.metric,
                      before, after)
         return state

@@ -77,11 +77,29 @@ class Parallel:
 
 
 def make_parallel(mode: str, *, num_devices: int | None = None) -> Parallel:
-    """A ``Parallel`` over the first ``num_devices`` devices (all by default; 1 for ``none``)."""
+    """A ``Parallel`` over the first ``num_devices`` devices (all by default; 1 for ``none``).
+
+    In a multi-process job (``jax.distributed``) the devices are those of every process, in
+    process order, and each process must hold the same number of them: process ``i`` then
+    owns rows ``[i * local, (i + 1) * local)`` of every global batch, which is how the data
+    pipeline splits them (``TrainStream``)."""
     if mode not in MODES:
         raise ValueError(f"parallel must be one of {MODES}, got {mode!r}")
     devices = jax.devices()
+    processes = jax.process_count()
+    if processes > 1:
+        if mode == "none":
+            raise ValueError(f"parallel='none' runs on one device, but this job has {processes} "
+                             "processes: use parallel='jit' or 'pmap'")
+        devices = sorted(devices, key=lambda d: (d.process_index, d.id))
     count = 1 if mode == "none" else (num_devices or len(devices))
     if count > len(devices):
         raise ValueError(f"asked for {count} devices but only {len(devices)} are visible")
+    if processes > 1:
+        per_process = np.bincount([d.process_index for d in devices[:count]],
+                                  minlength=processes)
+        if len(set(per_process.tolist())) != 1:
+            raise ValueError(f"num_devices={count} gives the {processes} processes unequal "
+                             f"device counts ({per_process.tolist()}); use a multiple of "
+                             f"{len(devices) // processes} per process, or 0 for all devices")
     return Parallel(mode, Mesh(np.asarray(devices[:count]), (AXIS,)))
