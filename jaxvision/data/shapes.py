@@ -13,6 +13,11 @@ import zlib
 import numpy as np
 
 CLASS_NAMES = ("circle", "square", "triangle", "diamond", "cross")
+# Every shape the renderer draws; a spec picks its classes from these (default: CLASS_NAMES).
+# The transfer experiments pretrain on ten of them and transfer to five others.
+SHAPE_NAMES = CLASS_NAMES + ("star", "ring", "hexagon", "ellipse", "arrow", "frame", "t_shape",
+                             "l_shape", "hourglass", "semicircle", "pentagon", "crescent")
+TEXTURES = ("solid", "stripes", "checker", "dots")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +32,16 @@ class ShapesSpec:
     num_train: int = 4000
     num_test: int = 1000
     seed: int = 0
+    # The class names, in label order, each one of SHAPE_NAMES.
+    classes: tuple[str, ...] = CLASS_NAMES
+    # Fill objects with a random texture (solid, stripes, checker, dots) in a darker shade.
+    textures: bool = False
 
     def __post_init__(self):
+        unknown = [c for c in self.classes if c not in SHAPE_NAMES]
+        if unknown or not self.classes:
+            raise ValueError(f"classes must be a non-empty tuple of {SHAPE_NAMES}, got "
+                             f"{self.classes!r}")
         if self.image_size < 8:
             raise ValueError(f"image_size must be >= 8, got {self.image_size}")
         if not 1 <= self.min_objects <= self.max_objects:
@@ -54,7 +67,57 @@ def _shape_mask(kind: int, size: int, cx: float, cy: float, r: float) -> np.ndar
     if kind == 4:  # cross
         arm = r / 3
         return ((np.abs(dx) <= arm) & (np.abs(dy) <= r)) | ((np.abs(dy) <= arm) & (np.abs(dx) <= r))
+    name = SHAPE_NAMES[kind] if 0 <= kind < len(SHAPE_NAMES) else None
+    rho = np.sqrt(dx * dx + dy * dy)
+    angle = np.arctan2(dy, dx)
+    if name == "star":  # five points, apex up
+        spikes = np.cos(5 * (angle + np.pi / 2)) * 0.5 + 0.5  # 1 at a point, 0 between
+        return rho <= r * (0.45 + 0.55 * spikes ** 2)
+    if name == "ring":
+        return (rho <= r) & (rho >= 0.55 * r)
+    if name == "hexagon":  # flat top
+        return (np.abs(dy) <= r * 0.866) & (np.abs(dx) * 0.866 + np.abs(dy) * 0.5 <= r * 0.866)
+    if name == "ellipse":  # wide
+        return (dx / r) ** 2 + (dy / (0.5 * r)) ** 2 <= 1
+    if name == "arrow":  # pointing right: a shaft and a triangular head
+        shaft = (dx >= -r) & (dx <= 0.1 * r) & (np.abs(dy) <= 0.25 * r)
+        head = (dx >= 0.1 * r) & (dx <= r) & (np.abs(dy) <= (r - dx) * (0.75 / 0.9))
+        return shaft | head
+    if name == "frame":  # a hollow square
+        outer = (np.abs(dx) <= r * 0.85) & (np.abs(dy) <= r * 0.85)
+        return outer & ~((np.abs(dx) <= r * 0.5) & (np.abs(dy) <= r * 0.5))
+    if name == "t_shape":
+        return (((dy >= -r) & (dy <= -0.45 * r) & (np.abs(dx) <= r))
+                | ((np.abs(dx) <= 0.3 * r) & (dy >= -r) & (dy <= r)))
+    if name == "l_shape":
+        return (((dx >= -0.8 * r) & (dx <= -0.25 * r) & (np.abs(dy) <= r))
+                | ((dy >= 0.45 * r) & (dy <= r) & (dx >= -0.8 * r) & (dx <= 0.8 * r)))
+    if name == "hourglass":  # two triangles meeting at the centre
+        return (np.abs(dy) <= r) & (np.abs(dx) <= np.abs(dy) * 0.9)
+    if name == "semicircle":  # the upper half of a disc, centred
+        return (rho <= r) & (dy <= 0.2 * r) & (dy + 0.2 * r >= -r)
+    if name == "pentagon":  # apex up
+        sector = 2 * np.pi / 5
+        local = np.mod(angle + np.pi / 2 + sector / 2, sector) - sector / 2
+        return rho * np.cos(local) <= r * np.cos(sector / 2)
+    if name == "crescent":
+        return (rho <= r) & ((dx - 0.45 * r) ** 2 + dy ** 2 > (0.8 * r) ** 2)
     raise ValueError(f"unknown shape kind {kind}")
+
+
+def _texture(kind: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Where a texture's second colour goes (True) over the whole image."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    period = float(rng.uniform(3.0, 6.0))
+    if TEXTURES[kind] == "stripes":
+        theta = rng.uniform(0, np.pi)
+        return np.mod(x * np.cos(theta) + y * np.sin(theta), period) < period / 2
+    if TEXTURES[kind] == "checker":
+        return (np.floor(x / period) + np.floor(y / period)) % 2 == 0
+    if TEXTURES[kind] == "dots":
+        return (np.mod(x, period) - period / 2) ** 2 + (np.mod(y, period) - period / 2) ** 2 < (
+            period / 3.5) ** 2
+    return np.zeros((size, size), bool)
 
 
 def _example_rng(spec: ShapesSpec, split: str, index: int) -> np.random.Generator:
@@ -78,12 +141,15 @@ def render_example(spec: ShapesSpec, split: str, index: int) -> dict[str, np.nda
             box = np.array([cx - r, cy - r, cx + r, cy + r])
             if all(_iou(box, other) < 0.2 for other in placed):
                 break
-        kind = int(rng.integers(len(CLASS_NAMES)))
-        mask = _shape_mask(kind, size, cx, cy, r)
+        kind = int(rng.integers(len(spec.classes)))
+        mask = _shape_mask(SHAPE_NAMES.index(spec.classes[kind]), size, cx, cy, r)
         if not mask.any():
             continue
         colour = rng.uniform(130, 255, size=3)
         image[mask] = colour
+        if spec.textures:  # drawn only for textured specs: the plain ones keep their pixels
+            pattern = mask & _texture(int(rng.integers(len(TEXTURES))), size, rng)
+            image[pattern] = colour * rng.uniform(0.4, 0.65)  # a darker shade of the fill
         instance_ids[mask] = len(classes) + 1
         classes.append(kind)
         placed.append(box)

@@ -14,7 +14,7 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
-from jaxvision.data.shapes import CLASS_NAMES, ShapesSpec, render_example
+from jaxvision.data.shapes import ShapesSpec, render_example
 
 
 @dataclasses.dataclass
@@ -50,11 +50,11 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image": tfds.features.Image(shape=(size, size, 3)),
-                "label": tfds.features.ClassLabel(names=CLASS_NAMES),
+                "label": tfds.features.ClassLabel(names=self.builder_config.spec.classes),
                 "semantic_mask": tfds.features.Image(shape=(size, size, 1)),
                 "objects": tfds.features.Sequence({
                     "bbox": tfds.features.BBoxFeature(),
-                    "label": tfds.features.ClassLabel(names=CLASS_NAMES),
+                    "label": tfds.features.ClassLabel(names=self.builder_config.spec.classes),
                     "mask": tfds.features.Image(shape=(size, size, 1)),
                 }),
             }),
