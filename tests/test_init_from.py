@@ -85,6 +85,7 @@ def test_fine_tuning_the_head_of_a_frozen_backbone(source, tfds_dir, tmp_path):
     assert summary["eval_accuracy"] > 0.5  # the source's features are good for digits
 
 
+@pytest.mark.slow  # ~40-60 s: moved out of the 20-minute default suite
 def test_a_torchvision_pth_starts_a_fine_tune_with_torchs_logits(tmp_path):
     torch = pytest.importorskip("torch")
     from torch_reference import TorchResNet18, randomize_bn, torch_forward

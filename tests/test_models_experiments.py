@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 
+@pytest.mark.slow  # ~40-60 s: moved out of the 20-minute default suite
 def test_architectures_counts_flops_and_latency(tmp_path):
     from experiments import architectures
 

@@ -115,6 +115,7 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tfds_dir, tmp_path, 
     _assert_same_run(tmp_path, uninterrupted, tfds_dir)
 
 
+@pytest.mark.slow  # ~40-60 s: moved out of the 20-minute default suite
 def test_sigint_and_sigterm_stop_gracefully_and_resume_exactly(tfds_dir, tmp_path,
                                                               uninterrupted):
     stops = []

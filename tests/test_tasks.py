@@ -206,6 +206,7 @@ def test_objects_replace_config_names_and_callbacks_see_each_evaluation(tfds_dir
     assert seen[-1][2] == summary["eval_accuracy"] > 0.2  # above chance (0.1)
 
 
+@pytest.mark.slow  # ~40-60 s: moved out of the 20-minute default suite
 def test_a_segmentation_network_trains_on_embedded_shapes_masks(tfds_dir, tmp_path):
     """tiny_fcn on shapes/seg64 (background = mask 0, each shape class + 1) through the one
     engine: the eval set's mIoU from the confusion-matrix evaluator. One epoch at a constant
