@@ -100,6 +100,7 @@ def test_the_shift_and_the_verdict():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 2-5 min: out of CI's hour (the notebook runs the engine path there)
 def test_pretrain_and_transfer_smoke(tmp_path):
     """Both experiments end to end on a tiny budget: a source workdir that the transfer runs
     load, every strategy, both targets, the BatchNorm study, the report and the figures."""

@@ -111,6 +111,7 @@ def test_a_torchvision_pth_starts_a_fine_tune_with_torchs_logits(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 2.5 min: out of CI's hour
 def test_resnet18_from_a_shapes_run_fine_tunes_a_new_head_on_a_frozen_backbone(tfds_dir,
                                                                                 tmp_path):
     """The issue's case: a 10-class ResNet-18 trained on shapes starts a 5-class model with a

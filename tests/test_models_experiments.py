@@ -26,7 +26,8 @@ def test_architectures_counts_flops_and_latency(tmp_path):
     assert os.path.exists(tmp_path / "report.md") and os.path.exists(tmp_path / "latency.png")
 
 
-@pytest.mark.slow  # keeps the default suite under its time budget
+@pytest.mark.slow
+@pytest.mark.long  # 2 min: out of CI's hour
 def test_gap_vs_flatten_smoke(tmp_path):
     from experiments import gap_vs_flatten
 

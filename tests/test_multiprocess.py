@@ -279,6 +279,7 @@ def _assert_same_end(workdir, reference, tfds_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 2 min; the SIGKILL test keeps the launcher's stop-and-resume in CI
 def test_sigterm_to_the_launcher_stops_every_process_at_one_step(tfds_dir, tmp_path,
                                                                  quickstart_reference):
     """SIGTERM to the launcher reaches every process; they agree on a step, save it together

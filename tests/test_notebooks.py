@@ -7,9 +7,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-# The quickstart notebook runs in the default suite; the others (80 s or more each) in the slow
-# step, which CI also runs.
-NOTEBOOKS = [path if path.name == "quickstart.ipynb" else pytest.param(path, marks=pytest.mark.slow)
+# Every notebook takes 40 s to a few minutes: they run in the slow step, which CI also runs.
+NOTEBOOKS = [pytest.param(path, marks=pytest.mark.slow)
              for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))]
 
 
