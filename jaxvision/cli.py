@@ -56,12 +56,14 @@ def write_report(workdir: str, lines: list[str], results=None) -> None:
 
 def maybe_initialize_distributed() -> None:
     """``jax.distributed.initialize()`` on multi-host set-ups (a coordinator address is given,
-    or a TPU pod lists several workers), before any other JAX call; a no-op on one host."""
+    or a TPU pod lists several workers), before any other JAX call; a no-op on one host and
+    in a process that ``python -m jaxvision.launch`` already joined to its job."""
     multi_host_tpu = "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
     if os.environ.get("JAX_COORDINATOR_ADDRESS") or multi_host_tpu:
         import jax
 
-        jax.distributed.initialize()
+        if not jax.distributed.is_initialized():
+            jax.distributed.initialize()
 
 
 # --- values ----------------------------------------------------------------------------------
