@@ -22,7 +22,11 @@ RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 # The deepest ResNets only repeat blocks of a shallower registered one (same feature_info code,
 # same strides and widths) at seconds of tracing each.
 REPEATS = {"resnet101", "resnet152", "se_resnet101", "se_resnet152", "cifar_resnet110",
-           "cifar_resnet1202"}
+           "cifar_resnet1202",
+           # plain_resnet20 and efficientnet_b0 run the same code (b1..b3: other widths, checked
+           # statically in test_efficient_models)
+           "plain_resnet32", "plain_resnet56", "efficientnet_b1", "efficientnet_b2",
+           "efficientnet_b3"}
 # Every registered classifier backbone (dense-prediction models such as tiny_fcn have no head
 # to drop).
 BACKBONES = [name for name in models.list()

@@ -19,6 +19,8 @@ from jaxvision.convert.torchvision import (
     alexnet_from_torchvision,
     conv_kernel,
     dense_kernel,
+    efficientnet_from_torchvision,
+    mobilenet_v2_from_torchvision,
     nchw_flatten_to_nhwc,
     resnet_from_torchvision,
     vgg_from_torchvision,
@@ -27,8 +29,9 @@ from jaxvision.convert.torchvision import (
 from jaxvision.convert.retinanet import retinanet_from_torchvision
 
 __all__ = [
-    "alexnet_from_torchvision", "conv_kernel", "dense_kernel", "load_state_dict",
-    "load_torchvision", "nchw_flatten_to_nhwc", "resnet_from_torchvision",
+    "alexnet_from_torchvision", "conv_kernel", "dense_kernel", "efficientnet_from_torchvision",
+    "load_state_dict", "load_torchvision", "mobilenet_v2_from_torchvision",
+    "nchw_flatten_to_nhwc", "resnet_from_torchvision",
     "retinanet_from_torchvision",
     "vgg_from_torchvision", "vit_from_torchvision",
 ]
@@ -67,6 +70,8 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def _converter_for(model: nn.Module) -> Callable[[Mapping[str, Any]], dict]:
     from jaxvision.models.alexnet import AlexNet
+    from jaxvision.models.efficientnet import EfficientNet
+    from jaxvision.models.mobilenet import MobileNetV2
     from jaxvision.models.resnet import ResNet
     from jaxvision.models.vgg import VGG
     from jaxvision.models.retinanet import RetinaNet
@@ -78,12 +83,14 @@ def _converter_for(model: nn.Module) -> Callable[[Mapping[str, Any]], dict]:
         frozen = uses_frozen_norm(model)
         return lambda sd: retinanet_from_torchvision(sd, frozen_batch_norm=frozen)
     for cls, fn in ((ResNet, resnet_from_torchvision), (VGG, vgg_from_torchvision),
-                    (AlexNet, alexnet_from_torchvision), (ViT, vit_from_torchvision)):
+                    (AlexNet, alexnet_from_torchvision), (ViT, vit_from_torchvision),
+                    (MobileNetV2, mobilenet_v2_from_torchvision),
+                    (EfficientNet, efficientnet_from_torchvision)):
         if isinstance(model, cls):
             return fn
     raise TypeError(f"no torchvision converter for {type(model).__name__}; supported: ResNet, "
-                    "VGG, AlexNet, ViT, RetinaNet (or call one of the *_from_torchvision "
-                    "functions)")
+                    "VGG, AlexNet, ViT, MobileNetV2, EfficientNet, RetinaNet (or call one of "
+                    "the *_from_torchvision functions)")
 
 
 def _flatten(tree: Mapping, prefix: tuple = ()) -> dict[tuple, Any]:

@@ -1,4 +1,5 @@
-"""torchvision state dicts -> Flax variables for jaxvision's ResNet, VGG, AlexNet and ViT.
+"""torchvision state dicts -> Flax variables for jaxvision's ResNet, VGG, AlexNet, ViT,
+MobileNetV2 and EfficientNet.
 
 Each converter is an explicit name map (no guessing from parameter order across modules):
 
@@ -90,6 +91,12 @@ class _Builder:
         _assign(self.variables["batch_stats"], module + ("mean",), sd.pop(prefix + ".running_mean"))
         _assign(self.variables["batch_stats"], module + ("var",), sd.pop(prefix + ".running_var"))
         sd.pop(prefix + ".num_batches_tracked", None)
+
+    def conv_norm(self, module: tuple[str, ...], sd: dict, prefix: str) -> None:
+        """torchvision ``Conv2dNormActivation`` (``prefix.0`` conv, ``prefix.1`` BN) ->
+        a :class:`~jaxvision.nn.ConvBNAct` (``conv``, ``bn``)."""
+        self.conv(module + ("conv",), sd, f"{prefix}.0")
+        self.batch_norm(module + ("bn",), sd, f"{prefix}.1")
 
     def layer_norm(self, module: tuple[str, ...], sd: dict, prefix: str) -> None:
         _assign(self.variables["params"], module + ("scale",), sd.pop(prefix + ".weight"))
@@ -213,4 +220,61 @@ def vit_from_torchvision(state_dict: StateDict) -> Variables:
             out.dense(name + (flax_name,), sd, f"{prefix}.{key}")
     out.layer_norm(("encoder_norm",), sd, "encoder.ln")
     out.dense(("head",), sd, "heads.head")
+    return out.result(sd)
+
+
+def _submodule_indices(sd: Mapping[str, np.ndarray], prefix: str) -> list[int]:
+    return _sequential_indices(sd, re.escape(prefix))
+
+
+def mobilenet_v2_from_torchvision(state_dict: StateDict) -> Variables:
+    """torchvision ``MobileNetV2`` (any width) -> :class:`jaxvision.models.mobilenet.MobileNetV2`.
+
+    ``features.N`` -> ``features_N``. A block's ``conv`` Sequential is ``[expand,] depthwise``
+    (each a conv-BN-ReLU6) then the projection's bare conv and BN: four entries with an
+    expansion, three without (the first block).
+    """
+    sd = _numpy_dict(state_dict)
+    out = _Builder()
+    indices = _sequential_indices(sd, "features")
+    out.conv_norm(("features_0",), sd, "features.0")
+    for i in indices[1:-1]:
+        prefix, name = f"features.{i}.conv", f"features_{i}"
+        parts = _submodule_indices(sd, prefix)
+        units = ("expand", "depthwise") if len(parts) == 4 else ("depthwise",)
+        if len(parts) != len(units) + 2:
+            raise ValueError(f"{prefix} has sub-modules {parts}; not a MobileNetV2 block")
+        for k, unit in enumerate(units):
+            out.conv_norm((name, unit), sd, f"{prefix}.{k}")
+        out.conv((name, "project", "conv"), sd, f"{prefix}.{len(units)}")
+        out.batch_norm((name, "project", "bn"), sd, f"{prefix}.{len(units) + 1}")
+    out.conv_norm((f"features_{indices[-1]}",), sd, f"features.{indices[-1]}")
+    out.dense(("head",), sd, "classifier.1")
+    return out.result(sd)
+
+
+def efficientnet_from_torchvision(state_dict: StateDict) -> Variables:
+    """torchvision ``EfficientNet`` B0..B7 -> :class:`jaxvision.models.efficientnet.EfficientNet`.
+
+    ``features.S.J`` -> ``features_S_J``; a block's ``block`` Sequential is ``[expand,]
+    depthwise, SE (fc1/fc2 1x1 convs -> Dense), project``: the SE entry splits it.
+    """
+    sd = _numpy_dict(state_dict)
+    out = _Builder()
+    indices = _sequential_indices(sd, "features")
+    out.conv_norm(("features_0",), sd, "features.0")
+    for s in indices[1:-1]:
+        for j in _submodule_indices(sd, f"features.{s}"):
+            prefix, name = f"features.{s}.{j}.block", f"features_{s}_{j}"
+            parts = _submodule_indices(sd, prefix)
+            se = next((k for k in parts if f"{prefix}.{k}.fc1.weight" in sd), None)
+            if se is None or se not in (1, 2) or parts[-1] != se + 1:
+                raise ValueError(f"{prefix} has sub-modules {parts}; not an MBConv block")
+            for k, unit in zip(parts, ("expand", "depthwise")[2 - se:]):
+                out.conv_norm((name, unit), sd, f"{prefix}.{k}")
+            for fc in ("fc1", "fc2"):
+                out.dense((name, "se", fc), sd, f"{prefix}.{se}.{fc}")
+            out.conv_norm((name, "project"), sd, f"{prefix}.{se + 1}")
+    out.conv_norm((f"features_{indices[-1]}",), sd, f"features.{indices[-1]}")
+    out.dense(("head",), sd, "classifier.1")
     return out.result(sd)

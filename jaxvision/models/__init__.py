@@ -20,6 +20,7 @@ from jaxvision.models import alexnet, lenet, resnet, simple_cnn, tiny_fcn, vgg, 
 from jaxvision.models import unet, unet_encoder  # noqa: F401  (registration)
 from jaxvision.models import autoencoders  # noqa: F401  (registration)
 from jaxvision.models import localizer, retinanet  # noqa: F401  (registration)
+from jaxvision.models import efficientnet, mobilenet  # noqa: F401  (registration)
 from jaxvision.models.feature_maps import features
 from jaxvision.models.pretrained import Pretrained, Weights, list_models, list_weights  # noqa: E402
 

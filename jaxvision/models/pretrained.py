@@ -587,6 +587,24 @@ def _register_torchvision() -> None:
             ("vit_l32", "IMAGENET1K_V1", "vit_l_32-c7638314.pth", 224, 256, {}, 76.972, 306535400)):
         _tv(model, name, filename, crop=crop, resize=resize, default=name == "IMAGENET1K_V1",
             model_kwargs={"image_size": crop} if crop != 224 else {}, meta=acc(top1, n), **extra)
+    _tv("mobilenet_v2", "IMAGENET1K_V1", "mobilenet_v2-b0353104.pth", meta=acc(71.878, 3504872))
+    _tv("mobilenet_v2", "IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth", resize=232, default=True,
+        meta=acc(72.154, 3504872))
+    # EfficientNet's image_size (the resolution of compound scaling) follows the weights' crop.
+    for model, name, filename, crop, resize, extra, top1, n in (
+            ("efficientnet_b0", "IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth", 224,
+             256, bicubic, 77.692, 5288548),
+            ("efficientnet_b1", "IMAGENET1K_V1", "efficientnet_b1_rwightman-bac287d4.pth", 240,
+             256, bicubic, 78.642, 7794184),
+            ("efficientnet_b1", "IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", 240, 255, {},
+             79.838, 7794184),
+            ("efficientnet_b2", "IMAGENET1K_V1", "efficientnet_b2_rwightman-c35c1473.pth", 288,
+             288, bicubic, 80.608, 9109994),
+            ("efficientnet_b3", "IMAGENET1K_V1", "efficientnet_b3_rwightman-b3899882.pth", 300,
+             320, bicubic, 82.008, 12233232)):
+        _tv(model, name, filename, crop=crop, resize=resize, meta=acc(top1, n),
+            default=(model, name) != ("efficientnet_b1", "IMAGENET1K_V1"),
+            model_kwargs={"image_size": crop}, **extra)
 
 
 def _register_timm() -> None:

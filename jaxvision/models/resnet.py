@@ -1,4 +1,5 @@
-"""ResNets: torchvision's ImageNet ResNet-18..152 (v1.5), SE-ResNet, CIFAR ResNets, Wide ResNets.
+"""ResNets: torchvision's ImageNet ResNet-18..152 (v1.5), SE-ResNet, CIFAR ResNets and their
+plain (no-shortcut) counterparts, Wide ResNets.
 
 Module names follow torchvision (``conv1``, ``bn1``, ``layer1_0`` for ``layer1.0``) except the
 classifier, ``head`` (torchvision's ``fc``), so ``jaxvision.convert`` can load torchvision state
@@ -100,10 +101,34 @@ class ResNet(Classifier):
         return self.head_or_features(maps, x)
 
 
+class PlainBlock(nn.Module):
+    """A basic block without its shortcut (He et al.'s "plain" net): 3x3 -> BN -> ReLU -> 3x3
+    -> BN -> ReLU. Same names as :class:`BasicBlock`, so with option-A shortcuts (no
+    parameters) a plain and a residual net share their variables."""
+
+    features: int
+    strides: int = 1
+    conv: str | ModuleDef = "auto"
+    norm: str | ModuleDef | None = "batch_norm"  # None: biased convs, no norm
+    act: str | Activation = "relu"
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
+                                         kernel_init=conv_kernel_init)
+        for i, strides in ((1, self.strides), (2, 1)):
+            x = conv(self.features, (3, 3), strides=(strides, strides), use_bias=norm is None,
+                     padding=((1, 1), (1, 1)), name=f"conv{i}")(x)
+            x = act(x if norm is None else norm(name=f"bn{i}")(x))
+        return x
+
+
 class CifarResNet(Classifier):
     """He et al.'s CIFAR ResNet-(6n+2): 3x3 conv (16) then three stages of n basic blocks
     (16, 32, 64 channels) with parameter-free option-A shortcuts, GAP and a linear head.
-    ``shortcut_kind="projection"`` gives option B instead. Features: ``stem``, ``c0``, ``c1``,
+    ``shortcut_kind="projection"`` gives option B instead. ``skip=False`` drops every
+    shortcut: the paper's plain net of the same depth and (option A) the same parameters,
+    whose training error grows with depth (Fig. 6). Features: ``stem``, ``c0``, ``c1``,
     ``c2`` (strides 1, 2, 4), ``pre_logits``.
     """
 
@@ -111,6 +136,7 @@ class CifarResNet(Classifier):
     num_classes: int | None = 10
     widths: Sequence[int] = (16, 32, 64)
     shortcut_kind: Literal["option_a", "projection"] = "option_a"
+    skip: bool = True
     drop_path_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
     conv: str | ModuleDef = "auto"  # see jaxvision.nn.layers
@@ -121,6 +147,13 @@ class CifarResNet(Classifier):
     def feature_info(self) -> tuple[FeatureInfo, ...]:
         return pyramid([(2**i, w) for i, w in enumerate(self.widths)], self.widths[-1],
                        stem=(1, self.widths[0]))
+
+    @nn.nowrap
+    def _block(self, layers, width: int, strides: int, name: str) -> nn.Module:
+        if not self.skip:
+            return PlainBlock(width, strides=strides, **layers._asdict(), name=name)
+        return BasicBlock(width, strides=strides, shortcut_kind=self.shortcut_kind,
+                          drop_path_rate=self.drop_path_rate, **layers._asdict(), name=name)
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -136,10 +169,8 @@ class CifarResNet(Classifier):
         maps = [x]
         for stage, width in enumerate(self.widths):
             for j in range(n):
-                x = BasicBlock(width, strides=2 if stage > 0 and j == 0 else 1,
-                               shortcut_kind=self.shortcut_kind,
-                               drop_path_rate=self.drop_path_rate, **layers._asdict(),
-                               name=f"layer{stage + 1}_{j}")(x, train=train)
+                x = self._block(layers, width, 2 if stage > 0 and j == 0 else 1,
+                                f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
             maps.append(x)
         x = jnp.mean(x, axis=(1, 2))
@@ -219,6 +250,8 @@ def _register_all() -> None:
         register(f"se_resnet{depth}")(functools.partial(_imagenet_resnet, depth, True))
     for depth in (20, 32, 44, 56, 110, 1202):
         register(f"cifar_resnet{depth}")(functools.partial(CifarResNet, depth=depth))
+    for depth in (20, 32, 56):  # the depth study's; other 6n+2 depths: depth=...
+        register(f"plain_resnet{depth}")(functools.partial(CifarResNet, depth=depth, skip=False))
     for depth, k in ((28, 10), (16, 8), (16, 4), (40, 4), (28, 2)):
         register(f"wide_resnet{depth}_{k}")(
             functools.partial(WideResNet, depth=depth, widen_factor=k))
