@@ -1,4 +1,4 @@
-"""jaxvision.nn blocks: parameter counts from the course notes (C-1 D8, C-2 R4-R11) and torch."""
+"""jaxvision.nn blocks: parameter counts worked out by hand and by torch."""
 
 import numpy as np
 import pytest
@@ -34,22 +34,22 @@ def test_course_block_parameter_counts(block, in_ch, expected):
 
 
 def test_conv_weight_counts_of_c2_reductions():
-    # R5: bottleneck 256 -> 64 -> 256 conv weights 69,632 (the text's 81,920 is wrong).
+    # Bottleneck 256 -> 64 -> 256 conv weights 69,632 (81,920, often quoted, is wrong).
     assert count(jvnn.Bottleneck(64), (1, 8, 8, 256), only_kernels=True) == 69_632
-    # R6: 3x3 256 -> 256 with 32 groups = 18,432; with 8 groups = 73,728; plain = 589,824.
+    # 3x3 256 -> 256 with 32 groups = 18,432; with 8 groups = 73,728; plain = 589,824.
     for groups, expected in ((32, 18_432), (8, 73_728), (1, 589_824)):
         conv = jvnn.ConvBNAct(256, 3, groups=groups)
         assert count(conv, (1, 8, 8, 256), only_kernels=True) == expected
-    # R8: inverted residual 64 -> 384 -> 64 conv weights 52,608.
+    # Inverted residual 64 -> 384 -> 64 conv weights 52,608.
     assert count(jvnn.InvertedResidual(64, expand_ratio=6), (1, 8, 8, 64),
                  only_kernels=True) == 52_608
-    # R10: depthwise-separable 256 -> 256: 256*9 + 256*256 = 67,840 conv weights.
+    # Depthwise-separable 256 -> 256: 256*9 + 256*256 = 67,840 conv weights.
     assert count(jvnn.DepthwiseSeparableConv(256), (1, 8, 8, 256), only_kernels=True) == 67_840
 
 
 def test_se_block_count_and_gating():
     se = jvnn.SEBlock(reduction=16)
-    assert count(se, (1, 4, 4, 256)) == 8_464  # R11 with biases
+    assert count(se, (1, 4, 4, 256)) == 8_464  # 256 -> 16 -> 256 with biases
     x = jax.random.normal(jax.random.key(0), (2, 4, 4, 32))
     variables = se.init(jax.random.key(1), x)
     y = se.apply(variables, x)

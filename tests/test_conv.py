@@ -1,5 +1,6 @@
-"""Reference convolution: the course's worked examples (C-1 T1/D1-D6, C-2 colour example with
-its erratum) and agreement with lax.conv_general_dilated, scipy, numpy loops and torch."""
+"""Reference convolution: worked examples (a 5x5 image with an edge kernel, a colour example
+whose printed result has an arithmetic slip) and agreement with lax.conv_general_dilated,
+scipy, numpy loops and torch."""
 
 import itertools
 
@@ -15,7 +16,7 @@ from jaxvision.ops.conv import (conv2d, conv2d_reference, conv_transpose2d, conv
                                 extract_patches)
 from jaxvision.ops.geometry import conv_transpose_output_size
 
-# C-1 T1 (lines 236-272).
+# The worked 5x5 image and 3x3 edge kernel (top-left output 152).
 IMAGE = np.array([[10, 20, 15, 25, 30], [40, 50, 60, 32, 18], [25, 33, 45, 60, 80],
                   [15, 20, 30, 40, 50], [40, 30, 25, 15, 10]], np.float32)
 EDGE = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], np.float32)
@@ -36,19 +37,19 @@ def as_map(out):
 def test_worked_example_152():
     out = as_map(conv2d_reference(nhwc(IMAGE), hwio(EDGE)))
     assert out[0, 0] == 152.0
-    # D1: the whole valid map.
+    # The whole valid map.
     np.testing.assert_array_equal(out, [[152, 200, -77], [-21, 35, 125], [-83, -28, 5]])
 
 
 def test_same_and_strided_maps():
-    # D2: zero pad 1, stride 1.
+    # Zero pad 1, stride 1.
     np.testing.assert_array_equal(as_map(conv2d_reference(nhwc(IMAGE), hwio(EDGE), padding=1)), [
         [-30, -15, -67, 45, 165], [182, 152, 200, -77, -83], [42, -21, 35, 125, 440],
         [-28, -83, -28, 5, 195], [255, 110, 65, -35, -25]])
     np.testing.assert_array_equal(
         as_map(conv2d_reference(nhwc(IMAGE), hwio(EDGE), padding="same")),
         as_map(conv2d_reference(nhwc(IMAGE), hwio(EDGE), padding=1)))
-    # D3: pad 1 stride 2; valid stride 2.
+    # Pad 1 stride 2; valid stride 2.
     np.testing.assert_array_equal(
         as_map(conv2d_reference(nhwc(IMAGE), hwio(EDGE), padding=1, stride=2)),
         [[-30, -67, 165], [42, 35, 440], [255, 65, -25]])
@@ -61,7 +62,7 @@ def test_other_course_kernels_and_true_convolution():
     sobel_horizontal = sobel_vertical.T.copy()
     gaussian = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
     sharpen = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], np.float32)
-    want = {  # D4
+    want = {  # worked by hand
         "v": [[65, -4, -34], [75, 56, 48], [35, 52, 60]],
         "h": [[71, 108, 150], [-115, -82, 18], [-11, -88, -180]],
         "g": [[37.5625, 41.375, 39.0], [34.8125, 43.0, 49.5], [26.9375, 32.375, 39.375]],
@@ -71,7 +72,8 @@ def test_other_course_kernels_and_true_convolution():
                         ("s", sharpen)]:
         np.testing.assert_allclose(as_map(conv2d_reference(nhwc(IMAGE), hwio(kernel))),
                                    want[key], rtol=0, atol=1e-5)
-    # Erratum E4: the course's formula is cross-correlation; true convolution flips Sobel's sign.
+    # The usual "convolution" formula is cross-correlation; true convolution flips the kernel,
+    # so Sobel's sign flips.
     flipped = as_map(convolve2d(nhwc(IMAGE), hwio(sobel_vertical)))
     np.testing.assert_array_equal(flipped, -np.asarray(want["v"]))
     np.testing.assert_array_equal(flipped, signal.convolve2d(IMAGE, sobel_vertical, mode="valid"))
@@ -95,7 +97,7 @@ def test_padding_modes_d5():
         for fn in (conv2d, conv2d_reference):
             out = as_map(fn(nhwc(IMAGE), hwio(EDGE), padding=1, padding_mode=mode))
             np.testing.assert_array_equal(out, expected, err_msg=f"{fn.__name__} {mode}")
-            # Only the border differs from the valid map (C-1 1489-1502).
+            # Only the border differs from the valid map.
             np.testing.assert_array_equal(out[1:-1, 1:-1], as_map(conv2d(nhwc(IMAGE), hwio(EDGE))))
 
 
@@ -108,7 +110,7 @@ def test_dilation_d6():
 
 
 def test_colour_convolution_is_62_not_86_5():
-    # C-2 2.2 (lines 4440-4494): the text's 86.5 is an arithmetic error.
+    # A worked colour example: 71 + 24 - 33 = 62; a printed result of 86.5 is an arithmetic slip.
     red = [[120, 150, 130], [100, 140, 160], [110, 120, 150]]
     green = [[50, 70, 90], [60, 80, 100], [70, 90, 110]]
     blue = [[30, 20, 40], [50, 40, 30], [60, 50, 40]]
@@ -124,7 +126,7 @@ def test_colour_convolution_is_62_not_86_5():
     per_channel = [float(conv2d_reference(image[..., c:c + 1], kernel[:, :, c:c + 1])[0, 0, 0, 0])
                    for c in range(3)]
     np.testing.assert_allclose(per_channel, [71.0, 24.0, -33.0], atol=1e-4)
-    # C-2 T3: 224x224x3 with 64 valid 3x3x3 filters -> 222x222x64.
+    # 224x224x3 with 64 valid 3x3x3 filters -> 222x222x64.
     assert jax.eval_shape(lambda x, k: conv2d_reference(x, k), jnp.zeros((1, 224, 224, 3)),
                           jnp.zeros((3, 3, 3, 64))).shape == (1, 222, 222, 64)
 
@@ -183,7 +185,7 @@ def test_im2col_matmul_equals_conv():
 
 
 def test_flax_conv_agrees_with_explicit_padding_not_same_at_stride_2():
-    # Erratum E16: Flax 'SAME' at stride 2 on even sizes pads (0, 1); PyTorch padding=1 is (1, 1).
+    # A porting trap: Flax 'SAME' at stride 2 on even sizes pads (0, 1); PyTorch padding=1 is (1, 1).
     rng = np.random.default_rng(4)
     images = rng.normal(size=(1, 8, 8, 2)).astype(np.float32)
     layer = nn.Conv(3, (3, 3), strides=2, padding=((1, 1), (1, 1)), use_bias=False,
@@ -205,7 +207,8 @@ def test_flax_conv_agrees_with_explicit_padding_not_same_at_stride_2():
 
 
 def test_translation_equivariance_with_circular_padding():
-    # C-1 518-527 / E13: conv commutes with shifts (exactly, with circular padding at stride 1).
+    # Equivariance, often miscalled invariance: conv commutes with shifts (exactly, with circular
+    # padding at stride 1).
     rng = np.random.default_rng(5)
     images = rng.normal(size=(1, 9, 9, 2)).astype(np.float32)
     kernel = rng.normal(size=(3, 3, 2, 4)).astype(np.float32)

@@ -13,6 +13,8 @@ from jaxvision.nn.blocks import (
     InvertedResidual,
     PreActBlock,
     SEBlock,
+    padded_conv,
+    pool_downsample,
     symmetric_padding,
 )
 from jaxvision.nn.conv import fast_conv_general_dilated
@@ -31,7 +33,7 @@ from jaxvision.nn.regularization import (
 __all__ = [
     "BasicBlock", "Bottleneck", "ConvBNAct", "DenseBlock", "DenseLayer", "DepthwiseSeparableConv",
     "DropPath", "InceptionBlock", "InvertedResidual", "PreActBlock", "SEBlock",
-    "fast_conv_general_dilated", "symmetric_padding",
+    "fast_conv_general_dilated", "padded_conv", "pool_downsample", "symmetric_padding",
     "ACTS", "CONVS", "NORMS", "ModuleDef", "resolve_layers",
     "DropBlock", "SpatialDropout", "StochasticDepth", "drop_block_mask", "drop_path",
     "get_initializer", "linear_drop_path_rates", "reinitialize",

@@ -3,8 +3,16 @@
 Every block takes ``x`` in NHWC and ``train`` as a keyword, and its layers as ``conv``,
 ``norm`` and ``act`` (names or constructors, see :mod:`jaxvision.nn.layers`): BatchNorm with
 PyTorch's defaults, the fast convolution and ReLU unless told otherwise, so that synced, frozen,
-Group- or LayerNorm are each one argument. Convolutions use explicit symmetric padding so that
-stride-2 layers sample the same pixels as PyTorch (Flax ``"SAME"`` pads asymmetrically).
+Group-, Layer- or InstanceNorm, or none at all, are each one argument (``norm=None`` or
+``"none"`` gives the convolutions a bias instead). Convolutions use explicit symmetric padding so
+that stride-2 layers sample the same pixels as PyTorch (Flax ``"SAME"`` pads asymmetrically).
+
+Two options change a block's computation but not its parameters (torchvision weights still
+load): ``padding_mode`` (``zeros``, ``reflect``, ``replicate``, ``circular``: PyTorch
+``Conv2d(padding_mode=...)``, i.e. pad explicitly, then convolve without padding) and
+``downsample`` (``"stride"``: a strided convolution, the default; ``"max_pool"`` or
+``"avg_pool"``: the convolution runs at stride 1 and a pool with window and stride ``strides``
+follows it, and a projection shortcut pools before its 1x1 convolution, as in ResNet-D).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import jax.numpy as jnp
 
 from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, with_defaults
 from jaxvision.nn.regularization import DropPath
+from jaxvision.ops.padding import pad_images
 
 # He-normal with fan_out, as torchvision initialises ResNet/VGG convolutions.
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -38,11 +47,57 @@ def symmetric_padding(kernel_size: int | Sequence[int], dilation: int = 1) -> tu
     return tuple(((k - 1) * dilation // 2,) * 2 for k in _pair(kernel_size))
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # torch.nn.Conv2d's
+DOWNSAMPLES = ("stride", "max_pool", "avg_pool")
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+Downsample = Literal["stride", "max_pool", "avg_pool"]
+
+
+def _check_options(padding_mode: str, downsample: str = "stride") -> None:
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"unknown padding_mode {padding_mode!r}; use one of {PADDING_MODES}")
+    if downsample not in DOWNSAMPLES:
+        raise ValueError(f"unknown downsample {downsample!r}; use one of {DOWNSAMPLES}")
+
+
+def padded_conv(conv: ModuleDef, features: int, kernel_size, *, padding=None, dilation: int = 1,
+                padding_mode: str = "zeros", **kwargs):
+    """``conv(features, kernel_size, ...)`` as a function of ``x`` that pads like PyTorch's
+    ``Conv2d(padding_mode=...)``: a mode other than zeros pads ``x`` explicitly and convolves
+    without padding (the parameters, and their names, are those of the plain conv)."""
+    _check_options(padding_mode)
+    kernel = _pair(kernel_size)
+    pads = (symmetric_padding(kernel, dilation) if padding is None
+            else padding if isinstance(padding, str) else tuple(padding))
+    zeros_mode = padding_mode == "zeros"
+    if isinstance(pads, str) and not zeros_mode:
+        raise ValueError(f"padding_mode={padding_mode!r} needs explicit padding amounts, "
+                         f"got {pads!r}")
+    layer = conv(features, kernel, padding=pads if zeros_mode else ((0, 0), (0, 0)),
+                 kernel_dilation=_pair(dilation), **kwargs)
+    return layer if zeros_mode else (lambda x: layer(pad_images(x, pads, mode=padding_mode)))
+
+
+def pool_downsample(x: jax.Array, kind: str, strides) -> jax.Array:
+    """``x`` max- or average-pooled with window and stride ``strides`` (no-op at stride 1)."""
+    window = _pair(strides)
+    if window == (1, 1) or kind == "stride":
+        return x
+    pool = nn.max_pool if kind == "max_pool" else nn.avg_pool
+    return pool(x, window, strides=window)
+
+
+def _maybe(norm, name: str, **kwargs):
+    """``norm(name=...)``, or the identity when there is no norm."""
+    return (lambda x: x) if norm is None else norm(name=name, **kwargs)
+
+
 class ConvBNAct(nn.Module):
     """Conv -> norm -> activation (torchvision ``Conv2dNormActivation``).
 
     ``act=None`` leaves the output linear (e.g. the last conv of a residual branch);
-    ``norm=None`` gives a biased conv instead.
+    ``norm=None`` gives a biased conv instead. With ``downsample`` a pool the convolution runs
+    at stride 1 and the pool comes last (conv -> norm -> act -> pool, as in VGG).
     """
 
     features: int
@@ -55,19 +110,23 @@ class ConvBNAct(nn.Module):
     conv: str | ModuleDef = "auto"
     norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation | None = "relu"
+    padding_mode: PaddingMode = "zeros"
+    downsample: Downsample = "stride"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        _check_options(self.padding_mode, self.downsample)
         conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
                                          kernel_init=conv_kernel_init)
-        padding = self.padding if self.padding is not None else symmetric_padding(
-            self.kernel_size, self.dilation)
-        x = conv(self.features, _pair(self.kernel_size), strides=_pair(self.strides),
-                 padding=padding, kernel_dilation=_pair(self.dilation),
-                 feature_group_count=self.groups, use_bias=norm is None, name="conv")(x)
+        strides = self.strides if self.downsample == "stride" else 1
+        x = padded_conv(conv, self.features, self.kernel_size, strides=_pair(strides),
+                        padding=self.padding, dilation=self.dilation,
+                        padding_mode=self.padding_mode, feature_group_count=self.groups,
+                        use_bias=norm is None, name="conv")(x)
         if norm is not None:
             x = norm(name="bn", **(dict(scale_init=zeros) if self.norm_zero_init else {}))(x)
-        return act(x) if act is not None else x
+        x = act(x) if act is not None else x
+        return pool_downsample(x, self.downsample, self.strides)
 
 
 class SEBlock(nn.Module):
@@ -123,9 +182,20 @@ class _ResidualBase(nn.Module):
         if self.shortcut_kind != "projection":
             raise ValueError(f"unknown shortcut_kind {self.shortcut_kind!r}; "
                              "use 'projection' or 'option_a'")
-        x = conv(out_features, (1, 1), strides=(strides, strides), use_bias=False,
+        if self.downsample != "stride":
+            x, strides = pool_downsample(x, self.downsample, strides), 1
+        x = conv(out_features, (1, 1), strides=(strides, strides), use_bias=norm is None,
                  name="downsample_conv")(x)
-        return norm(name="downsample_bn")(x)
+        return _maybe(norm, "downsample_bn")(x)
+
+    def strided_conv(self, conv, norm, features: int, name: str, **kwargs):
+        """The block's 3x3 conv that downsamples: strided, or at stride 1 then pooled."""
+        _check_options(self.padding_mode, self.downsample)
+        strides = self.strides if self.downsample == "stride" else 1
+        layer = padded_conv(conv, features, 3, strides=(strides, strides),
+                            padding_mode=self.padding_mode, use_bias=norm is None, name=name,
+                            **kwargs)
+        return lambda x: pool_downsample(layer(x), self.downsample, self.strides)
 
     def merge(self, residual, branch, act, *, train: bool):
         if self.se_reduction:
@@ -134,7 +204,7 @@ class _ResidualBase(nn.Module):
         return act(residual + branch)
 
     def last_norm(self, norm, name: str):
-        return norm(name=name, **(dict(scale_init=zeros) if self.zero_init_last_bn else {}))
+        return _maybe(norm, name, **(dict(scale_init=zeros) if self.zero_init_last_bn else {}))
 
 
 class BasicBlock(_ResidualBase):
@@ -152,17 +222,19 @@ class BasicBlock(_ResidualBase):
     drop_path_rate: float = 0.0
     zero_init_last_bn: bool = False
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu"
+    padding_mode: PaddingMode = "zeros"
+    downsample: Downsample = "stride"
     expansion = 1
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         conv, norm, act = self.layers(train)
-        y = conv(self.features, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
-                 use_bias=False, name="conv1")(x)
-        y = act(norm(name="bn1")(y))
-        y = conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="conv2")(y)
+        y = self.strided_conv(conv, norm, self.features, "conv1")(x)
+        y = act(_maybe(norm, "bn1")(y))
+        y = padded_conv(conv, self.features, 3, padding_mode=self.padding_mode,
+                        use_bias=norm is None, name="conv2")(y)
         y = self.last_norm(norm, "bn2")(y)
         return self.merge(self.shortcut(x, self.features, conv, norm), y, act, train=train)
 
@@ -184,19 +256,20 @@ class Bottleneck(_ResidualBase):
     drop_path_rate: float = 0.0
     zero_init_last_bn: bool = False
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu"
+    padding_mode: PaddingMode = "zeros"
+    downsample: Downsample = "stride"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         conv, norm, act = self.layers(train)
-        conv = with_defaults(conv, use_bias=False)
+        conv = with_defaults(conv, use_bias=norm is None)
         width = int(self.features * (self.base_width / 64.0)) * self.groups
         out_features = self.features * self.expansion
-        y = act(norm(name="bn1")(conv(width, (1, 1), name="conv1")(x)))
-        y = conv(width, (3, 3), strides=(self.strides,) * 2, padding=((1, 1), (1, 1)),
-                 feature_group_count=self.groups, name="conv2")(y)
-        y = act(norm(name="bn2")(y))
+        y = act(_maybe(norm, "bn1")(conv(width, (1, 1), name="conv1")(x)))
+        y = self.strided_conv(conv, norm, width, "conv2", feature_group_count=self.groups)(y)
+        y = act(_maybe(norm, "bn2")(y))
         y = self.last_norm(norm, "bn3")(conv(out_features, (1, 1), name="conv3")(y))
         return self.merge(self.shortcut(x, out_features, conv, norm), y, act, train=train)
 
@@ -213,24 +286,31 @@ class PreActBlock(nn.Module):
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu"
+    padding_mode: PaddingMode = "zeros"
+    downsample: Downsample = "stride"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
+        _check_options(self.padding_mode, self.downsample)
         conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
-                                         kernel_init=conv_kernel_init, use_bias=False)
-        pre = act(norm(name="bn1")(x))
+                                         kernel_init=conv_kernel_init)
+        conv = with_defaults(conv, use_bias=norm is None)
+        strides = self.strides if self.downsample == "stride" else 1
+        pre = act(_maybe(norm, "bn1")(x))
         if x.shape[-1] != self.features or self.strides != 1:
-            shortcut = conv(self.features, (1, 1), strides=(self.strides,) * 2,
-                            name="shortcut_conv")(pre)
+            shortcut = conv(self.features, (1, 1), strides=(strides,) * 2,
+                            name="shortcut_conv")(pool_downsample(pre, self.downsample,
+                                                                  self.strides))
         else:
             shortcut = x
-        y = conv(self.features, (3, 3), strides=(self.strides,) * 2,
-                 padding=((1, 1), (1, 1)), name="conv1")(pre)
-        y = act(norm(name="bn2")(y))
+        y = padded_conv(conv, self.features, 3, strides=(strides,) * 2,
+                        padding_mode=self.padding_mode, name="conv1")(pre)
+        y = pool_downsample(y, self.downsample, self.strides)
+        y = act(_maybe(norm, "bn2")(y))
         y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
-        y = conv(self.features, (3, 3), padding=((1, 1), (1, 1)), name="conv2")(y)
+        y = padded_conv(conv, self.features, 3, padding_mode=self.padding_mode, name="conv2")(y)
         y = DropPath(self.drop_path_rate, name="drop_path")(y, train=train)
         return shortcut + y
 
@@ -245,13 +325,16 @@ class DepthwiseSeparableConv(nn.Module):
     strides: int = 1
     kernel_size: int = 3
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu"
+    padding_mode: PaddingMode = "zeros"
+    downsample: Downsample = "stride"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         layers = dict(conv=self.conv, norm=self.norm, act=self.act)
         x = ConvBNAct(x.shape[-1], self.kernel_size, strides=self.strides, groups=x.shape[-1],
+                      padding_mode=self.padding_mode, downsample=self.downsample,
                       name="depthwise", **layers)(x, train=train)
         return ConvBNAct(self.features, 1, name="pointwise", **layers)(x, train=train)
 
@@ -269,8 +352,10 @@ class InvertedResidual(nn.Module):
     se_reduction: int | None = None
     drop_path_rate: float = 0.0
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu6"
+    padding_mode: PaddingMode = "zeros"
+    downsample: Downsample = "stride"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -281,6 +366,7 @@ class InvertedResidual(nn.Module):
         if self.expand_ratio != 1:
             y = ConvBNAct(hidden, 1, act=self.act, name="expand", **layers)(y, train=train)
         y = ConvBNAct(hidden, 3, strides=self.strides, groups=hidden, act=self.act,
+                      padding_mode=self.padding_mode, downsample=self.downsample,
                       name="depthwise", **layers)(y, train=train)
         if self.se_reduction:
             y = SEBlock(self.se_reduction, name="se")(y)
@@ -304,14 +390,15 @@ class InceptionBlock(nn.Module):
     b5: int
     pool_proj: int
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu"
+    padding_mode: PaddingMode = "zeros"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         def unit(features, kernel, name):
             return ConvBNAct(features, kernel, conv=self.conv, norm=self.norm, act=self.act,
-                             name=name)
+                             padding_mode=self.padding_mode, name=name)
         branch1 = unit(self.b1, 1, "branch1")(x, train=train)
         branch3 = unit(self.b3_reduce, 1, "branch3_reduce")(x, train=train)
         branch3 = unit(self.b3, 3, "branch3")(branch3, train=train)
@@ -329,17 +416,20 @@ class DenseLayer(nn.Module):
     bn_size: int = 4
     dropout_rate: float = 0.0
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu"
+    padding_mode: PaddingMode = "zeros"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
-                                         kernel_init=conv_kernel_init, use_bias=False)
-        y = act(norm(name="norm1")(x))
+                                         kernel_init=conv_kernel_init)
+        conv = with_defaults(conv, use_bias=norm is None)
+        y = act(_maybe(norm, "norm1")(x))
         y = conv(self.bn_size * self.growth_rate, (1, 1), name="conv1")(y)
-        y = act(norm(name="norm2")(y))
-        y = conv(self.growth_rate, (3, 3), padding=((1, 1), (1, 1)), name="conv2")(y)
+        y = act(_maybe(norm, "norm2")(y))
+        y = padded_conv(conv, self.growth_rate, 3, padding_mode=self.padding_mode,
+                        name="conv2")(y)
         return nn.Dropout(self.dropout_rate, deterministic=not train)(y)
 
 
@@ -354,14 +444,15 @@ class DenseBlock(nn.Module):
     bn_size: int = 4
     dropout_rate: float = 0.0
     conv: str | ModuleDef = "auto"
-    norm: str | ModuleDef = "batch_norm"
+    norm: str | ModuleDef | None = "batch_norm"
     act: str | Activation = "relu"
+    padding_mode: PaddingMode = "zeros"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         for i in range(self.num_layers):
             y = DenseLayer(self.growth_rate, self.bn_size, self.dropout_rate, conv=self.conv,
-                           norm=self.norm, act=self.act,
+                           norm=self.norm, act=self.act, padding_mode=self.padding_mode,
                            name=f"denselayer{i + 1}")(x, train=train)
             x = jnp.concatenate([x, y], axis=-1)
         return x

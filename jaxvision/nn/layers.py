@@ -22,8 +22,10 @@ Names:
   fast path is specific to CPU).
 * ``norm``: ``"batch_norm"`` (PyTorch's defaults: momentum 0.1 there, 0.9 here, epsilon 1e-5),
   ``"frozen_batch_norm"`` (always the running statistics, never updated: torchvision's
-  ``FrozenBatchNorm2d``), ``"group_norm"`` (32 groups), ``"layer_norm"`` (over channels), or
-  ``None`` for no normalisation (convolutions then get a bias).
+  ``FrozenBatchNorm2d``), ``"group_norm"`` (32 groups), ``"layer_norm"`` (over channels),
+  ``"instance_norm"`` (per sample and channel over H, W: PyTorch's ``InstanceNorm2d(affine=True)``),
+  or ``None``/``"none"`` for no normalisation (convolutions then get a bias). The short names
+  ``"batch"``, ``"group"``, ``"layer"`` and ``"instance"`` are the same layers.
 * ``act``: ``"relu"``, ``"relu6"``, ``"gelu"``, ``"silu"``, ``"tanh"``, ``"sigmoid"``,
   ``"leaky_relu"``, or any ``jax.Array -> jax.Array`` function.
 """
@@ -51,7 +53,9 @@ NORMS: dict[str, ModuleDef] = {
     "frozen_batch_norm": functools.partial(_BATCH_NORM, use_running_average=True),
     "group_norm": functools.partial(nn.GroupNorm, num_groups=32, epsilon=1e-5),
     "layer_norm": functools.partial(nn.LayerNorm, epsilon=1e-5),
+    "instance_norm": functools.partial(nn.InstanceNorm, epsilon=1e-5),
 }
+NORMS.update({short: NORMS[f"{short}_norm"] for short in ("batch", "group", "layer", "instance")})
 ACTS: dict[str, Activation] = {
     "relu": nn.relu, "relu6": nn.relu6, "gelu": functools.partial(nn.gelu, approximate=False),
     "silu": nn.silu, "tanh": nn.tanh, "sigmoid": nn.sigmoid, "leaky_relu": nn.leaky_relu,
@@ -94,7 +98,7 @@ def resolve_conv(conv: str | ModuleDef, **defaults) -> ModuleDef:
 
 def resolve_norm(norm: str | ModuleDef | None, *, train: bool, **defaults) -> ModuleDef | None:
     """The norm constructor; a BatchNorm whose mode is unset uses batch statistics iff ``train``."""
-    if norm is None:
+    if norm is None or norm == "none":
         return None
     norm = with_defaults(_lookup(NORMS, norm, "norm"), **defaults)
     return with_defaults(norm, use_running_average=not train) if is_batch_norm(norm) else norm
@@ -117,7 +121,7 @@ def resolve_layers(conv: str | ModuleDef, norm: str | ModuleDef | None,
 def sync_batch_norm(norm: str | ModuleDef | None, axis_name: str) -> ModuleDef | None:
     """``norm`` with its batch statistics averaged over ``axis_name``, or None if it is not a
     BatchNorm that computes batch statistics (nothing to sync)."""
-    if norm is None:
+    if norm is None or norm == "none":
         return None
     norm = _lookup(NORMS, norm, "norm")
     if not is_batch_norm(norm) or (isinstance(norm, functools.partial)

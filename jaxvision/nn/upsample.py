@@ -1,4 +1,4 @@
-"""Learned and fixed upsampling layers for decoders (course C-4, L10743-10905).
+"""Learned and fixed upsampling layers for decoders.
 
 * :class:`ConvTranspose`: ``torch.nn.ConvTranspose2d`` (padding, output padding, dilation),
   or, with ``output_size``, the padding solved for by

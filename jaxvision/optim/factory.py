@@ -14,6 +14,11 @@
 * ``decay_mask``: ``"all"`` or ``"no_bias_norm"`` (default; biases and norm scales get no decay).
 * ``b1``, ``b2``, ``eps`` (Adam family), ``decay`` (RMSprop, 0.9), ``initial_accumulator_value``
   (AdaGrad, 0.0), ``eps_in_sqrt`` (AdaGrad/RMSprop).
+* ``cycle_momentum`` (with ``schedule="one_cycle"``): the momentum (SGD, RMSprop) or Adam's
+  ``b1`` cycles inversely to the LR between ``max_momentum`` (0.95) and ``base_momentum`` (0.85),
+  as ``torch.optim.lr_scheduler.OneCycleLR(cycle_momentum=True)`` (PyTorch's default; here
+  off by default, so existing configs keep their constant momentum). Held at
+  ``max_momentum`` during a warmup.
 * ``grad_clip_norm``: clip by global norm before everything else.
 * ``frozen``: list of path regexes never updated; ``lr_multipliers``: ``{regex: factor}``.
 * ``sam_rho``, ``sam_base`` (for ``sam_optax``).
@@ -107,9 +112,37 @@ def build_schedule(cfg: Mapping[str, Any], total_steps: int) -> optax.Schedule:
     return sched.with_warmup(main, warmup_steps=warmup) if warmup else main
 
 
-def _base_optimizer(name: str, cfg: Mapping[str, Any], lr: Any) -> optax.GradientTransformation:
-    """The optimizer ``name`` without weight decay, driven by ``lr`` (a float or a schedule)."""
+def build_momentum_schedule(cfg: Mapping[str, Any], total_steps: int) -> optax.Schedule | None:
+    """The one-cycle momentum schedule of ``cfg`` (``cycle_momentum``), or None when off.
+
+    It spans the same steps as the LR's one cycle (after ``warmup_steps``, held at
+    ``max_momentum`` until then) and takes ``pct_start``: momentum falls while the LR rises.
+    """
+    if not _get(cfg, "cycle_momentum", False):
+        return None
+    if _get(cfg, "schedule", "constant") != "one_cycle":
+        raise ValueError("optimizer.cycle_momentum needs optimizer.schedule='one_cycle'")
+    base, top = float(_get(cfg, "base_momentum", 0.85)), float(_get(cfg, "max_momentum", 0.95))
+    if not 0 <= base <= top < 1:
+        raise ValueError("optimizer.base_momentum and max_momentum need 0 <= base <= max < 1, "
+                         f"got {base}, {top}")
+    warmup = int(_get(cfg, "warmup_steps", 0))
+    cycle = sched.one_cycle_momentum(total_steps=max(total_steps - warmup, 1),
+                                     pct_start=float(_get(cfg, "pct_start", 0.3)),
+                                     base_momentum=base, max_momentum=top)
+    if not warmup:
+        return cycle
+    return lambda step: jax.numpy.where(step < warmup, top, cycle(step - warmup))
+
+
+def _base_optimizer(name: str, cfg: Mapping[str, Any], lr: Any,
+                    momentum_schedule: optax.Schedule | None = None,
+                    ) -> optax.GradientTransformation:
+    """The optimizer ``name`` without weight decay, driven by ``lr`` (a float or a schedule);
+    ``momentum_schedule`` replaces the momentum (Adam: ``b1``) by a schedule."""
     eps = _get(cfg, "eps", None)
+    if momentum_schedule is not None:
+        return _cycled_momentum_optimizer(name, cfg, lr, momentum_schedule)
     if name in ("sgd", "momentum", "nesterov"):
         default_momentum = 0.0 if name == "sgd" else 0.9
         momentum = float(_get(cfg, "momentum", default_momentum)) or None
@@ -132,9 +165,34 @@ def _base_optimizer(name: str, cfg: Mapping[str, Any], lr: Any) -> optax.Gradien
     raise ValueError(f"unknown optimizer.name {name!r}; use one of {', '.join(OPTIMIZERS)}")
 
 
-def _decayed_optimizer(name: str, cfg: Mapping[str, Any], lr: Any) -> optax.GradientTransformation:
+def _cycled_momentum_optimizer(name: str, cfg: Mapping[str, Any], lr: Any,
+                               momentum: optax.Schedule) -> optax.GradientTransformation:
+    """SGD, RMSprop or Adam with the momentum (b1) a schedule: ``optax.inject_hyperparams``
+    evaluates it at every step, as OneCycleLR rewrites the param group's momentum/betas."""
+    eps = _get(cfg, "eps", None)
+    if name in ("sgd", "momentum", "nesterov"):
+        return optax.inject_hyperparams(optax.sgd)(
+            learning_rate=lr, momentum=momentum,
+            nesterov=bool(_get(cfg, "nesterov", name == "nesterov")))
+    if name == "rmsprop":
+        return optax.inject_hyperparams(optax.rmsprop)(
+            learning_rate=lr, momentum=momentum, decay=float(_get(cfg, "decay", 0.9)),
+            eps=float(1e-8 if eps is None else eps),
+            eps_in_sqrt=bool(_get(cfg, "eps_in_sqrt", True)),
+            centered=bool(_get(cfg, "centered", False)))
+    if name in ("adam", "adamw"):
+        return optax.inject_hyperparams(optax.adam)(
+            learning_rate=lr, b1=momentum, b2=float(_get(cfg, "b2", 0.999)),
+            eps=float(1e-8 if eps is None else eps))
+    raise ValueError(f"optimizer.cycle_momentum needs sgd, momentum, nesterov, rmsprop, adam or "
+                     f"adamw, got {name!r}")
+
+
+def _decayed_optimizer(name: str, cfg: Mapping[str, Any], lr: Any,
+                       momentum_schedule: optax.Schedule | None = None,
+                       ) -> optax.GradientTransformation:
     """The optimizer ``name`` with its (coupled or decoupled, masked) weight decay."""
-    base = _base_optimizer(name, cfg, lr)
+    base = _base_optimizer(name, cfg, lr, momentum_schedule)
     weight_decay = float(_get(cfg, "weight_decay", 0.0))
     if weight_decay < 0:
         raise ValueError(f"optimizer.weight_decay must be >= 0, got {weight_decay}")
@@ -178,18 +236,19 @@ def decoupled_weight_decay(weight_decay: float, *, learning_rate: Any,
 def build_optimizer(cfg: Mapping[str, Any], total_steps: int) -> optax.GradientTransformation:
     """Optax optimizer named by ``cfg['name']`` driven by ``build_schedule`` (see module doc)."""
     schedule = build_schedule(cfg, total_steps)
+    momentum = build_momentum_schedule(cfg, total_steps)
     name = cfg["name"]
     if name == "sam_optax":
         base_name = _get(cfg, "sam_base", "momentum")
         if base_name == "sam_optax":
             raise ValueError("optimizer.sam_base cannot be 'sam_optax'")
-        base = _decayed_optimizer(base_name, cfg, schedule)
+        base = _decayed_optimizer(base_name, cfg, schedule, momentum)
         rho = float(_get(cfg, "sam_rho", 0.05))
         adv = optax.chain(normalize_global(eps=float(_get(cfg, "sam_eps", 1e-12))), optax.sgd(rho))
         tx = optax.contrib.sam(base, adv, sync_period=2, opaque_mode=True,
                                batch_axis_name=_get(cfg, "sam_batch_axis_name", None))
     else:
-        tx = _decayed_optimizer(name, cfg, schedule)
+        tx = _decayed_optimizer(name, cfg, schedule, momentum)
     multipliers = _get(cfg, "lr_multipliers", None)
     if multipliers:
         tx = discriminative_lr(tx, multipliers=dict(multipliers))

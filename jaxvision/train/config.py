@@ -54,6 +54,10 @@ OPTIMIZER_OPTIONS: dict[str, tuple] = {
     "step_size_up": (None, int, "cyclic: steps of the rising half; None: an eighth of the "
                      "decay steps"),
     "cyclic_mode": ("triangular", str, "cyclic: triangular | triangular2 | exp_range"),
+    "cycle_momentum": (False, bool, "one_cycle: momentum (Adam: b1) cycles inversely to the LR, "
+                       "as PyTorch's OneCycleLR(cycle_momentum=True)"),
+    "base_momentum": (0.85, float, "one_cycle with cycle_momentum: the momentum at the LR's peak"),
+    "max_momentum": (0.95, float, "one_cycle with cycle_momentum: the momentum at both ends"),
 }
 
 
