@@ -1,4 +1,4 @@
-"""Shared pieces of the autoencoder experiments (course C-4): digits as [0, 1] arrays, a run
+"""Shared pieces of the autoencoder experiments: digits as [0, 1] arrays, a run
 of a reconstruction model through the one engine, and batched reconstruction. Not an
 experiment itself."""
 
@@ -40,13 +40,18 @@ def ae_config(*, epochs: int, task: str = "reconstruction", learning_rate: float
     return config
 
 
-def train_model(config, workdir: str, model, train_images, test_images):
+def train_model(config, workdir: str, model, train_images, test_images, *, train_labels=None,
+                test_labels=None, num_classes: int = 1):
     """Trains ``model`` (an object, not a registry name) on images as their own targets through
-    ``train_and_evaluate``; returns the engine's ``Run`` (summary, records, seconds, state)."""
-    datasets = make_datasets(
-        from_arrays(train_images, np.zeros(len(train_images), np.int64), num_classes=1),
-        from_arrays(test_images, np.zeros(len(test_images), np.int64), num_classes=1),
-        batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, seed=config.seed)
+    ``train_and_evaluate``; returns the engine's ``Run`` (summary, records, seconds, state).
+    Labels (zeros if not given) reach the model only through a conditional task."""
+    def source(images, labels):
+        labels = np.zeros(len(images), np.int64) if labels is None else labels
+        return from_arrays(images, labels, num_classes=num_classes)
+
+    datasets = make_datasets(source(train_images, train_labels), source(test_images, test_labels),
+                             batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+                             seed=config.seed)
     return run_engine(config, workdir, datasets=datasets, model=model)
 
 

@@ -1,4 +1,4 @@
-"""Autoencoder losses and image metrics: the notes' worked vectors (2.9), skimage parity for
+"""Autoencoder losses and image metrics: worked vectors, skimage parity for
 SSIM/PSNR, the closed-form KL against Monte Carlo, and the importance-weighted bound."""
 
 import math
@@ -148,3 +148,35 @@ def test_ssim_ms_ssim_properties_and_errors():
         iq.ssim(x[:, :8, :8], y[:, :8, :8])
     with pytest.raises(ValueError, match="one shape"):
         iq.psnr(x, y[:1])
+
+
+def _ms_ssim_pair(channels: int):
+    """Two related 176x176 images: every pooled level has even sides (176 -> 11), where the
+    references' odd-side paddings play no part; one image pair is darker and smoother."""
+    rng = np.random.default_rng(channels)
+    x = rng.random((2, 176, 176, channels)).astype(np.float32)
+    y = np.clip(x + 0.15 * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
+    y[1] = 0.6 * x[1] + 0.1
+    return x, y
+
+
+@pytest.mark.slow  # TensorFlow's import and graph: about 15 s
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ms_ssim_equals_tensorflow(channels):
+    tf = pytest.importorskip("tensorflow")
+    x, y = _ms_ssim_pair(channels)
+    expected = tf.image.ssim_multiscale(tf.constant(x), tf.constant(y), max_val=1.0,
+                                        filter_size=11, filter_sigma=1.5).numpy()
+    # TF filters in float32 with another summation order: 1.3e-5 apart at most here.
+    np.testing.assert_allclose(np.asarray(iq.ms_ssim(x, y)), expected, atol=5e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ms_ssim_equals_pytorch_msssim(channels):
+    torch = pytest.importorskip("torch")
+    reference = pytest.importorskip("pytorch_msssim")
+    x, y = _ms_ssim_pair(channels)
+    to_nchw = lambda a: torch.from_numpy(a.transpose(0, 3, 1, 2).copy()).double()  # noqa: E731
+    expected = reference.ms_ssim(to_nchw(x), to_nchw(y), data_range=1.0, size_average=False,
+                                 win_size=11, win_sigma=1.5).numpy()
+    np.testing.assert_allclose(np.asarray(iq.ms_ssim(x, y)), expected, atol=1e-5)

@@ -1,4 +1,4 @@
-"""Autoencoder applications (course C-4): corruptions for denoising and inpainting, anomaly
+"""Autoencoder applications: corruptions for denoising and inpainting, anomaly
 scores and thresholds, compression (rate-distortion against JPEG) and latent-space tools."""
 
 from jaxvision.autoencoders import anomaly, compression, latent

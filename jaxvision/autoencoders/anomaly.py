@@ -1,4 +1,4 @@
-"""Anomaly detection by reconstruction error (course C-4, L10967-11023): train on normal data
+"""Anomaly detection by reconstruction error: train on normal data
 only, score each sample by how badly the autoencoder reconstructs it, and flag scores above a
 threshold. The text gives no threshold rule; the three here are the library's additions:
 
@@ -17,7 +17,7 @@ from jaxvision.metrics.classification import binary_roc_auc, roc_curve
 
 
 def reconstruction_scores(reconstructions, images) -> np.ndarray:
-    """Per-sample anomaly score: the mean squared error over pixels and channels (L10986)."""
+    """Per-sample anomaly score: the mean squared error over pixels and channels."""
     r, x = np.asarray(reconstructions, np.float64), np.asarray(images, np.float64)
     if r.shape != x.shape:
         raise ValueError(f"reconstructions {r.shape} and images {x.shape} differ in shape")

@@ -1,4 +1,4 @@
-"""Compression with autoencoders (course C-4, L11157-11233): compression ratios, uniform
+"""Compression with autoencoders: compression ratios, uniform
 latent quantisation and its bits per pixel, and JPEG (Pillow) at a matched bit rate.
 
 Bits per pixel (bpp) are bits per image pixel (H x W, all channels together). JPEG's bytes are
@@ -16,7 +16,7 @@ import numpy as np
 
 
 def compression_ratio(input_shape, latent_size: int) -> float:
-    """Input values per latent value: 784 -> 32 is 24.5, 256x256x3 -> 512 is 384 (L11170)."""
+    """Input values per latent value: 784 -> 32 is 24.5, 256x256x3 -> 512 is 384."""
     if latent_size < 1:
         raise ValueError(f"latent_size must be >= 1, got {latent_size}")
     return math.prod(input_shape) / latent_size

@@ -1,4 +1,4 @@
-"""Corruptions for denoising and inpainting autoencoders (course C-4, L11025-11155), made on
+"""Corruptions for denoising and inpainting autoencoders, made on
 device from a PRNG key, and :class:`Corrupted`, the wrapper that applies one inside the
 model's forward pass so that the engine's jitted step draws fresh noise every step (from the
 ``noise`` RNG stream the reconstruction tasks declare).
@@ -40,7 +40,7 @@ def masking_noise(key, images, fraction):
 
 def box_mask(key, images, size):
     """One square hole of side ``round(size * min(H, W))`` per image at a uniform position,
-    filled with 0 (inpainting, L11104); ``size`` may be traced (a curriculum)."""
+    filled with 0 (the inpainting hole); ``size`` may be traced (a curriculum)."""
     n, h, w, _ = images.shape
     side = jnp.maximum(jnp.round(size * min(h, w)), 1.0)
     ky, kx = jax.random.split(key)
@@ -67,7 +67,7 @@ def corrupt(kind: str, key, images, level):
 
 def curriculum_level(step, *, start: float, end: float, steps: int):
     """Linear ramp from ``start`` to ``end`` over ``steps`` training steps (the noise / mask-size
-    curricula of L11072-11074 and L11116-11118), then ``end``."""
+    curricula that start easy: little noise, small holes), then ``end``."""
     if steps <= 0:
         return jnp.asarray(end, jnp.float32)
     t = jnp.clip(jnp.asarray(step, jnp.float32) / steps, 0.0, 1.0)

@@ -1,4 +1,4 @@
-"""Latent-space tools (course C-4, L11235-11417): interpolation, traversal, attribute
+"""Latent-space tools: interpolation, traversal, attribute
 arithmetic, PCA projection, and principal angles between subspaces (to compare a linear
 autoencoder's decoder with PCA: the text's "rows of W1 are the principal components" is too
 strong; the subspaces agree, the bases do not)."""
@@ -9,13 +9,13 @@ import numpy as np
 
 
 def interpolate(z1, z2, num: int) -> np.ndarray:
-    """``(1 - t) z1 + t z2`` for ``num`` evenly spaced ``t`` in [0, 1] (L11338-11353)."""
+    """``(1 - t) z1 + t z2`` for ``num`` evenly spaced ``t`` in [0, 1]."""
     t = np.linspace(0.0, 1.0, num)[:, None]
     return (1 - t) * np.asarray(z1, np.float64)[None] + t * np.asarray(z2, np.float64)[None]
 
 
 def traverse(z, direction, alphas) -> np.ndarray:
-    """``z + alpha * direction`` for each alpha (L11313-11336)."""
+    """``z + alpha * direction`` for each alpha."""
     return np.asarray(z)[None] + np.asarray(alphas)[:, None] * np.asarray(direction)[None]
 
 

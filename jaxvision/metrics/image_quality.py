@@ -7,10 +7,14 @@
   the SSIM map over the window positions that fit inside the image, averaged over pixels and
   channels. This is ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=R)`` (which crops the border of half a window).
-* :func:`ms_ssim`: Wang et al. (2003): contrast-structure terms at ``len(weights)`` scales
-  (2x2 average pooling between them) and the luminance term at the last, raised to
-  ``weights``. With the five published weights it needs images of at least
-  ``(win - 1) * 16 + 1`` pixels; fewer weights serve small images.
+* :func:`ms_ssim`: Wang et al. (2003): per channel, the contrast-structure terms at
+  ``len(weights)`` scales (2x2 average pooling between them) and the SSIM at the last, each
+  clipped at 0 and raised to its weight; the product is averaged over channels. This is
+  ``tf.image.ssim_multiscale`` and ``pytorch_msssim.ms_ssim`` (11-tap window, sigma 1.5) on
+  images whose sides stay even down the pyramid (odd sides: TF pads symmetrically,
+  pytorch_msssim with zeros, we crop the last row/column). With the five published weights
+  it needs images of at least ``(win - 1) * 16 + 1`` pixels; fewer weights serve small
+  images.
 """
 
 from __future__ import annotations
@@ -87,8 +91,7 @@ def _ssim(x, y, *, data_range, sigma, k1, k2):
 
 def ms_ssim(x, y, *, data_range: float = 1.0, sigma: float = 1.5,
             weights=MS_SSIM_WEIGHTS, k1: float = 0.01, k2: float = 0.03) -> jax.Array:
-    """Per-image multi-scale SSIM (see the module docstring); negative contrast terms are
-    clipped at 0 before the power, as common implementations do."""
+    """Per-image multi-scale SSIM (see the module docstring)."""
     x, y = _pair(x, y)
     window = gaussian_window(sigma)
     scale = 2 ** (len(weights) - 1)
@@ -103,17 +106,17 @@ def ms_ssim(x, y, *, data_range: float = 1.0, sigma: float = 1.5,
 @functools.partial(jax.jit, static_argnames=("data_range", "sigma", "weights", "k1", "k2"))
 def _ms_ssim(x, y, *, data_range, sigma, weights, k1, k2):
     window = gaussian_window(sigma)
-    result = jnp.ones(x.shape[0])
+    per_channel = jnp.ones((x.shape[0], x.shape[3]))
     for level, weight in enumerate(weights):
         luminance, cs = _ssim_terms(x, y, window, data_range, k1, k2)
         if level == len(weights) - 1:
-            term = jnp.mean(luminance * cs, axis=(1, 2, 3))
+            term = jnp.mean(luminance * cs, axis=(1, 2))
         else:
-            term = jnp.mean(cs, axis=(1, 2, 3))
+            term = jnp.mean(cs, axis=(1, 2))
             x = _avg_pool2(x)
             y = _avg_pool2(y)
-        result = result * jnp.maximum(term, 0.0) ** weight
-    return result
+        per_channel = per_channel * jnp.maximum(term, 0.0) ** weight
+    return per_channel.mean(axis=-1)
 
 
 def _avg_pool2(x):

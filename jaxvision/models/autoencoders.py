@@ -1,4 +1,4 @@
-"""Autoencoders of course C-4: linear, convolutional (with optional U-Net skip), VAE,
+"""The course's autoencoders: linear, convolutional (with optional U-Net skip), VAE,
 conditional VAE and VQ-VAE.
 
 Every model returns a dict with ``reconstruction`` (in the output activation's range) and
@@ -8,7 +8,7 @@ methods (``model.apply(variables, x, method="encode")``) serve embeddings and ge
 ``num_classes`` is accepted (and ignored, except by the CVAE) so that the engine's
 ``models.create(name, num_classes=...)`` builds them like any other model.
 
-Choices the text leaves open, made here: ReLU hidden layers, a linear latent (L10486-10497);
+Choices the text leaves open, made here: ReLU hidden layers, a linear latent;
 VQ-VAE losses of van den Oord et al. (2017), commitment weight 0.25.
 """
 
@@ -60,7 +60,7 @@ class MLPStack(nn.Module):
 
 
 class LinearAutoencoder(nn.Module):
-    """Flatten -> Dense ``hidden`` -> ``latent_dim`` -> mirrored -> reshape (L10467-10657).
+    """Flatten -> Dense ``hidden`` -> ``latent_dim`` -> mirrored -> reshape.
 
     With ``act=None`` every layer is linear: the network can only learn the principal
     subspace of the data (Baldi & Hornik, 1989), which ``experiments.linear_ae_vs_pca`` shows.
@@ -96,14 +96,14 @@ class LinearAutoencoder(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """Conv(16)-pool-Conv(32)-pool encoder (1x28x28 -> 16x14x14 -> 32x7x7, L10695-10707) and a
+    """Conv(16)-pool-Conv(32)-pool encoder (1x28x28 -> 16x14x14 -> 32x7x7) and a
     mirrored decoder that upsamples x2 twice with ``upsampling`` (one of :data:`UPSAMPLINGS`;
     ``'transpose'`` is the text's k=2 s=2 transposed conv, ``'transpose3'`` a k=3 s=2 one with
     padding 1 and output padding 1, the checkerboard-prone kind).
 
-    Note: the 32x7x7 "bottleneck" holds 1,568 values, twice the 784 inputs (notes 5); set
+    Note: the 32x7x7 "bottleneck" holds 1,568 values, twice the 784 inputs (the course calls it a bottleneck); set
     ``latent_channels`` lower to compress. ``skip`` ('add' or 'concat') joins the encoder's
-    pooled 16-channel map to the decoder's at the same resolution (U-Net style, L10892-10905).
+    pooled 16-channel map to the decoder's at the same resolution (U-Net style).
     """
 
     channels: Sequence[int] = (16, 32)
@@ -165,12 +165,12 @@ class ConvAutoencoder(nn.Module):
 
 
 def gaussian_sample(key, mean, log_var):
-    """The reparameterisation ``z = mu + sigma * eps``, ``eps ~ N(0, I)`` (L11488-11506)."""
+    """The reparameterisation ``z = mu + sigma * eps``, ``eps ~ N(0, I)``."""
     return mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
 
 
 class VAE(nn.Module):
-    """Gaussian encoder ``q(z|x) = N(mu(x), diag sigma^2(x))``, decoder ``p(x|z)`` (L11419-11583).
+    """Gaussian encoder ``q(z|x) = N(mu(x), diag sigma^2(x))``, decoder ``p(x|z)``.
 
     Training draws ``z`` by reparameterisation from the ``sample`` RNG stream; evaluation
     decodes the mean (``sample_in_eval=True`` draws there too, from ``sample`` if given).
@@ -202,7 +202,10 @@ class VAE(nn.Module):
         if not self.conditional:
             return h
         if labels is None:
-            raise ValueError("a conditional VAE needs labels")
+            if not self.is_initializing():
+                raise ValueError("a conditional VAE needs labels (with the 'vae' task: "
+                                 "task_kwargs.conditional=True)")
+            labels = jnp.zeros(h.shape[:1], jnp.int32)  # shapes only: init sees no labels
         return jnp.concatenate([h, jax.nn.one_hot(labels, self.num_classes, dtype=h.dtype)], -1)
 
     def encode(self, x, labels=None):
@@ -234,7 +237,7 @@ class VAE(nn.Module):
 
 class ConditionalVAE(VAE):
     """VAE with ``q(z|x, c)`` and ``p(x|z, c)``: the one-hot label joins the encoder's input
-    and the decoder's latent (L11532-11537). Call as ``apply(variables, x, labels, ...)``."""
+    and the decoder's latent. Call as ``apply(variables, x, labels, ...)``."""
 
     num_classes: int | None = 10
     conditional = True

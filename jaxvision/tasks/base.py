@@ -17,6 +17,9 @@ plain object: subclass ``Task`` or write any class with the same members.
   config's ``best_metric`` and early-stopping metric must be one of them.
 - ``rng_streams``: the random streams the model draws from in training (``dropout``; a VAE
   adds its sampling stream).
+- ``model_inputs(batch)`` -> ``{name: array}``: keyword inputs of the model besides the images
+  (a conditional VAE's ``labels``); the engine passes them in every train and eval step.
+  Optional: a task without it passes none.
 """
 
 from __future__ import annotations
@@ -52,6 +55,15 @@ class Task:
 
     def evaluators(self) -> list[Evaluator]:
         return []
+
+    def model_inputs(self, batch: Batch) -> dict[str, jax.Array]:
+        return {}
+
+
+def model_inputs(task, batch: Batch) -> dict[str, jax.Array]:
+    """``task.model_inputs(batch)``, or none for a task that does not define it."""
+    method = getattr(task, "model_inputs", None)
+    return {} if method is None else method(batch)
 
 
 def valid_weights(batch: Batch, shape_of_example: tuple[int, ...] = ()) -> jax.Array:

@@ -1,10 +1,11 @@
-"""Reconstruction tasks (course C-4): plain, denoising and inpainting autoencoders, VAEs and
+"""Reconstruction tasks: plain, denoising and inpainting autoencoders, VAEs and
 VQ-VAEs, trained by the one engine on ``batch["image"]`` (in [0, 1]) as their own target.
 
 Denoising and inpainting wrap the model in :class:`jaxvision.autoencoders.Corrupted`, which
 corrupts the input inside the jitted step from the ``noise`` stream these tasks declare; the
-loss is always against the clean image (L11030-11049). With ``masked=True`` the loss covers
-only the hidden pixels, ``outputs["mask"]`` (L11109-11114). The VAE task draws its
+loss is always against the clean image (so the network learns to undo the corruption rather
+than copy its input). With ``masked=True`` the loss covers only the hidden pixels,
+``outputs["mask"]`` (the ones the network had to fill in). The VAE task draws its
 reparameterisation noise from the ``sample`` stream and anneals the KL weight with the
 model's own step counter.
 
@@ -146,13 +147,15 @@ class VAETask(ReconstructionTask):
     negative ELBO at ``beta`` and ``neg_elbo`` at beta 1; ``kl`` is nats per example. The
     eval step decodes the posterior mean (the model's inference mode), so the eval
     reconstruction term is at ``z = mu``, not an expectation over ``q``; for the bound itself
-    use :func:`jaxvision.losses.autoencoder.importance_weighted_bound`."""
+    use :func:`jaxvision.losses.autoencoder.importance_weighted_bound`. ``conditional``: the
+    model (a ``conditional_vae``) also gets ``batch["label"]`` as its ``labels``."""
 
     beta: float = 1.0
     warmup_steps: int = 0
     cycle_steps: int = 0
     decoder: str = "bernoulli"
     sigma: float = 1.0
+    conditional: bool = False
     metric_names = ("loss", "mse", "psnr", "ssim", "neg_elbo", "kl")
     rng_streams = ("dropout", "sample")
 
@@ -161,6 +164,9 @@ class VAETask(ReconstructionTask):
         ael.check_beta(self.beta)
         ael.kl_weight(0, beta=self.beta, warmup_steps=self.warmup_steps,
                       cycle_steps=self.cycle_steps)  # validates
+
+    def model_inputs(self, batch: Batch):
+        return {"labels": batch["label"]} if self.conditional else {}
 
     def _terms(self, outputs, batch, beta):
         return ael.elbo(outputs, batch["image"], beta=beta, decoder=self.decoder, sigma=self.sigma)

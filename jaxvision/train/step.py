@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxvision.tasks.base import Task
+from jaxvision.tasks.base import Task, model_inputs
 from jaxvision.tasks.classification import ClassificationTask
 from jaxvision.train.freeze import Freeze, frozen_batch_norm, merge
 from jaxvision.train.state import TrainState
@@ -106,7 +106,7 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None,
             if preprocess_fn is not None:
                 images = preprocess_fn({"image": images})["image"]
             return state.apply_fn(state.variables(), images.astype(options.compute_dtype),
-                                  train=False)
+                                  train=False, **model_inputs(task, part))
 
         images = pgd(forward, part["image"], part, adv.epsilon, norm=adv.norm,
                      num_steps=adv.num_steps, step_size=adv.step_size,
@@ -123,12 +123,14 @@ def make_train_step(options: StepOptions, augment_fn: AugmentFn | None = None,
         def loss_fn(p, mb):
             images = mb["image"].astype(options.compute_dtype)
             variables = {"params": p if frozen is None else merge(p, frozen), **model_state}
+            extra = model_inputs(task, mb)
             with (nn.intercept_methods(interceptor) if interceptor else contextlib.nullcontext()):
                 if model_state:
                     outputs, updates = state.apply_fn(variables, images, train=True,
-                                                      mutable=list(model_state), rngs=keys)
+                                                      mutable=list(model_state), rngs=keys,
+                                                      **extra)
                 else:  # flax returns the outputs alone when nothing is mutable
-                    outputs = state.apply_fn(variables, images, train=True, rngs=keys)
+                    outputs = state.apply_fn(variables, images, train=True, rngs=keys, **extra)
                     updates = {}
             loss, aux = task.loss(outputs, mb, train=True)
             return loss, ({**model_state, **updates}, aux)
@@ -224,7 +226,8 @@ def make_eval_step(options: StepOptions, preprocess_fn: Callable[[Batch], Batch]
         if preprocess_fn is not None:
             batch = preprocess_fn(batch)
         images = batch["image"].astype(options.compute_dtype)
-        outputs = state.apply_fn(state.variables(), images, train=False)
+        outputs = state.apply_fn(state.variables(), images, train=False,
+                                 **model_inputs(task, batch))
         sums = task.batch_metrics(outputs, batch)
         if options.axis_name is not None:
             sums = lax.psum(sums, options.axis_name)
