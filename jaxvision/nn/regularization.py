@@ -2,7 +2,7 @@
 
 All use *inverted* scaling (survivors scaled by 1/keep during training, identity at eval), as
 ``flax.linen.Dropout`` and PyTorch do; the course's remark that outputs are "scaled by the keep
-probability at inference" describes classic dropout (C-1 E5). Randomness comes from the
+probability at inference" describes classic dropout. Randomness comes from the
 ``dropout`` RNG stream. Inputs are NHWC.
 """
 
@@ -114,7 +114,8 @@ class StochasticDepth(nn.Module):
 
     ``scale_mode='inverted'`` (default, timm/torchvision): train ``b * F / keep``, eval ``F``.
     ``scale_mode='huang'`` (Huang et al. 2016): train ``b * F``, eval ``keep * F``. Both have
-    the same expectation. The course's version (C-1 E7) rescales the shortcut too; this does not.
+    the same expectation. The course's version rescales the shortcut too, which changes the
+    expectation; this does not.
     """
 
     rate: float = 0.2

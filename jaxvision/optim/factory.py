@@ -23,7 +23,7 @@
 * ``frozen``: list of path regexes never updated; ``lr_multipliers``: ``{regex: factor}``.
 * ``sam_rho``, ``sam_base`` (for ``sam_optax``).
 
-Defaults are set so one step equals the course's formulas (C-1 1696-1795): AdaGrad starts its
+Defaults are set so one step equals the course's formulas: AdaGrad starts its
 accumulator at 0 with ``eps`` inside the square root (optax defaults to 0.1 and 1e-7);
 RMSprop's accumulator starts at 0 with ``eps`` inside the root (optax's default).
 

@@ -72,7 +72,7 @@ def scale_by_path(multipliers: Mapping[str, float], *, default: float = 1.0) -> 
     """Multiplies each leaf's update by the multiplier of the first regex that matches its path.
 
     Chained after an optimizer it gives discriminative (layer-wise) learning rates, e.g.
-    ``{"backbone": 0.1}`` trains the backbone at a tenth of the head's LR (C-1, 2211-2218).
+    ``{"backbone": 0.1}`` trains the backbone at a tenth of the head's LR.
     Exact for SGD, momentum and Adam(W), whose updates are linear in the learning rate.
     """
     rules = list(multipliers.items())

@@ -100,7 +100,7 @@ def cosine_warm_restarts(lr: float, *, first_cycle_steps: int, cycle_mult: int =
                          min_lr: float = 0.0) -> Schedule:
     """SGDR (Loshchilov & Hutter 2017): cosine cycles of length ``T0 * m**i`` restarting at ``lr``.
 
-    With ``T0=10, m=2`` the restarts are at 10, 30, 70, 150, ... (C-2, 5693). This is the
+    With ``T0=10, m=2`` the restarts are at 10, 30, 70, 150, .... This is the
     schedule snapshot ensembles need (take a snapshot at the end of each cycle).
     """
     if first_cycle_steps <= 0 or cycle_mult < 1 or int(cycle_mult) != cycle_mult:
@@ -166,7 +166,7 @@ def one_cycle(max_lr: float, *, total_steps: int, pct_start: float = 0.3, div_fa
 
     Starts at ``max_lr / div_factor``, reaches ``max_lr`` at step ``pct_start * T - 1`` and ends at
     ``max_lr / div_factor / final_div_factor`` at step ``T - 1``. PyTorch's defaults
-    (div 25, final div 1e4, cosine) give, for ``max_lr=0.01``, 4e-4 -> 0.01 -> 4e-8 (C-1 E17).
+    (div 25, final div 1e4, cosine) give, for ``max_lr=0.01``, 4e-4 -> 0.01 -> 4e-8.
     (``optax.cosine_onecycle_schedule`` places the phase ends one step later.)
     """
     if not 0.0 < pct_start < 1.0:

@@ -1,9 +1,9 @@
 """Snapshot ensembles done right (Huang et al. 2017): cosine cycles *with restarts*.
 
-The course's version (C-1 4262-4299, erratum E8) uses ``CosineAnnealingLR(T_max=epochs //
-snapshots)`` without restarts: the LR climbs back up, so every other snapshot is taken at the
-peak LR. Here each cycle restarts at ``lr`` and anneals to ``min_lr``; a snapshot is taken after
-the last step of each cycle (at the LR minimum), and the ensemble averages the snapshots'
+The course's version uses ``CosineAnnealingLR(T_max=epochs // snapshots)`` without
+restarts: the LR climbs back up, so every other snapshot is taken at the peak LR. Here each
+cycle restarts at ``lr`` and anneals to ``min_lr``; a snapshot is taken after the last step
+of each cycle (at the LR minimum), and the ensemble averages the snapshots'
 softmax outputs (``jaxvision.metrics.ensemble_probabilities``).
 """
 

@@ -1,4 +1,4 @@
-"""The largest batch that fits: start from a size and halve on out-of-memory (course C-2).
+"""The largest batch that fits: start from a size and halve on out-of-memory.
 
 :func:`find_max_batch_size` takes any ``try_batch(size)`` that raises when ``size`` does not
 fit; :func:`train_step_probe` builds one that compiles and runs a model's training step.

@@ -1,4 +1,4 @@
-"""Population-based training (Jaderberg et al. 2017; course C-2, 5914-5959).
+"""Population-based training (Jaderberg et al. 2017).
 
 A population trains in rounds. After each round every member is evaluated and ranked; each
 member of the bottom ``fraction`` (20%) *exploits* a random member of the top ``fraction``: it

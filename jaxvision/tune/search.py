@@ -6,7 +6,7 @@ values lets the pruner stop unpromising trials early (it raises ``TrialPruned``,
 search catches). ``direction`` is ``"maximize"`` (accuracy) or ``"minimize"`` (loss).
 
 Bayesian search uses a Gaussian process (scikit-learn, Matern 5/2) with expected improvement
-after ``num_initial`` random trials (C-2, 5865-5907), or Optuna's TPE sampler and median
+after ``num_initial`` random trials, or Optuna's TPE sampler and median
 pruner with ``backend="optuna"`` (optional dependency: ``pip install optuna``).
 """
 
