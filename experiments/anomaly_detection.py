@@ -1,5 +1,4 @@
-"""Anomaly detection by reconstruction error with one digit held out (course C-4,
-L10967-11023; notes 4.7).
+"""Anomaly detection by reconstruction error with one digit held out.
 
 Command:  python -m experiments.anomaly_detection --workdir workdirs/anomaly_detection
 Expected: an autoencoder trained through the engine on the digits without class 4 reconstructs

@@ -4,8 +4,8 @@ Command:  python -m experiments.architectures --workdir workdirs/architectures
           (--config.models=resnet18,vit_s16 to pick; --config.latency=False for counts only)
 Expected: parameter counts equal torchvision's (AlexNet 61.1M, VGG-16 138.4M, ResNet-18 11.7M,
           ResNet-50 25.6M, ViT-B/16 86.6M) and He et al.'s CIFAR ResNets (0.27M..1.7M). FLOPs
-          follow the course's claims: ResNet-50 about 8 GFLOPs = 4 GMACs at 224 ("4 billion
-          FLOPs" in C-2 are multiply-adds); VGG-16 about 30 GFLOPs with twelve times
+          follow the usual figures: ResNet-50 about 8 GFLOPs = 4 GMACs at 224 (the often quoted
+          "4 billion FLOPs" are multiply-adds); VGG-16 about 30 GFLOPs with twelve times
           ResNet-18's parameters; ViT-B/16 about 36 GFLOPs. Measured 2026-11-24 (2 shared CPU
           cores, batch 1): XLA GFLOPs ResNet-50 7.95, VGG-16 29.97, ViT-B/16 35.68, AlexNet
           1.32; latency ResNet-18 82 ms, ResNet-50 200 ms, VGG-16 900 ms, ViT-B/16 406 ms.

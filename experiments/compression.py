@@ -1,5 +1,4 @@
-"""Autoencoder compression against JPEG at matched bits per pixel (course C-4,
-L11157-11233; notes 4.9).
+"""Autoencoder compression against JPEG at matched bits per pixel.
 
 Command:  python -m experiments.compression --workdir workdirs/compression
 Expected: MLP autoencoders with latent sizes 4-32 trained through the engine on digits; their

@@ -1,5 +1,4 @@
-"""The convolutional autoencoder and the upsampling family (course C-4, L10659-10958; notes
-4.6).
+"""The convolutional autoencoder and the upsampling family.
 
 Command:  python -m experiments.conv_autoencoder --workdir workdirs/conv_autoencoder
 Expected: the same conv autoencoder (Conv16-pool-Conv32-pool, a 1x1 conv to 4 latent

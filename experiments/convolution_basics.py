@@ -1,6 +1,6 @@
 """Convolution basics: the course's worked convolutions, the classic filters on a real photo,
-padding modes at the border, output sizes and parameter counts (course C-1 sections 1-3, C-2
-"Convolution on Color Images" and "Stride and Padding").
+padding modes at the border, output sizes and parameter counts (colour images, stride and
+padding included).
 
 Command:  python -m experiments.convolution_basics --workdir workdirs/convolution_basics
 Expected: report.md shows the worked example 152 and its full map, the colour convolution
@@ -85,7 +85,7 @@ def worked_examples() -> tuple[list[str], dict]:
                                                  colour_kernel[:, :, c:c + 1])[0, 0, 0, 0])
                      for c in range(3)]
     lines = [
-        "## Worked convolutions (course C-1 T1, C-2 colour example)",
+        "## Worked convolutions (a 5x5 image with an edge kernel; a 3-channel example)",
         "",
         f"- Top-left output of the 5x5 image with the edge kernel: **{valid[0, 0]:.0f}** "
         "(course: 152).",
@@ -102,7 +102,7 @@ def worked_examples() -> tuple[list[str], dict]:
 
 
 def size_and_parameter_tables() -> tuple[list[str], dict]:
-    lines = ["## Output sizes: floor((W + 2P - K) / S) + 1 (C-2 table, W = 32, K = 3)", "",
+    lines = ["## Output sizes: floor((W + 2P - K) / S) + 1 (W = 32, K = 3)", "",
              "| P | S | output | computed by lax |", "|---|---|---|---|"]
     for padding, stride in [(0, 1), (1, 1), (0, 2), (1, 2), (2, 1), (1, 3)]:
         size = geometry.conv_output_size(32, kernel_size=3, stride=stride, padding=padding)
@@ -122,19 +122,19 @@ def size_and_parameter_tables() -> tuple[list[str], dict]:
     separable = geometry.depthwise_separable_param_count(in_channels=256, out_channels=256,
                                                          kernel_size=3)
     rows = [
-        ("64 kernels 3x3 on 1 channel (+bias), C-1", 640,
+        ("64 kernels 3x3 on 1 channel (+bias)", 640,
          geometry.conv_param_count(in_channels=1, out_channels=64, kernel_size=3)),
-        ("nn.Conv2d(3, 64, 3), C-1/C-2", 1792,
+        ("nn.Conv2d(3, 64, 3)", 1792,
          geometry.conv_param_count(in_channels=3, out_channels=64, kernel_size=3)),
-        ("Dense 784 -> 100 weights, C-1", 78_400,
+        ("Dense 784 -> 100 weights", 78_400,
          geometry.dense_param_count(in_features=784, out_features=100, bias=False)),
-        ("plain 3x3 conv 256 -> 256, no bias, C-2", 589_824, plain),
-        ("bottleneck 256-64-64-256, no bias, C-2", 81_920, bottleneck),
-        ("3x3 conv 256 -> 256 in 32 groups, C-2", 73_728, grouped),
+        ("plain 3x3 conv 256 -> 256, no bias", 589_824, plain),
+        ("bottleneck 256-64-64-256, no bias", 81_920, bottleneck),
+        ("3x3 conv 256 -> 256 in 32 groups", 73_728, grouped),
         ("depthwise-separable 3x3 256 -> 256 (derived)", None, separable),
-        ("flatten 7x7x512 -> FC 4096 (+bias), C-3", "102.8 million",
+        ("flatten 7x7x512 -> FC 4096 (+bias)", "102.8 million",
          geometry.dense_param_count(in_features=25_088, out_features=4096)),
-        ("GAP 512 -> FC 4096 (+bias), C-3", "2.1 million",
+        ("GAP 512 -> FC 4096 (+bias)", "2.1 million",
          geometry.dense_param_count(in_features=512, out_features=4096)),
     ]
     lines += ["", "## Parameter counts", "",

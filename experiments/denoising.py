@@ -1,4 +1,4 @@
-"""Denoising and inpainting autoencoders (course C-4, L11025-11155; notes 4.8).
+"""Denoising and inpainting autoencoders: corrupted inputs, clean targets.
 
 Command:  python -m experiments.denoising --workdir workdirs/denoising
 Expected: the conv autoencoder trained through the engine on corrupted digits (the noise made

@@ -15,8 +15,8 @@ Expected: the quickstart model (small_cnn, AdamW 3e-3 cosine) trained a short 4 
 Runtime:  about 40 s of CPU time (1.5 min wall on 2 heavily shared cores; t-SNE ~6 s of it).
           Needs no network.
 
-Course C-1 "monitoring" (confusion matrix, misclassified grid, confident mistakes > 0.95 as
-mislabelled candidates, t-SNE of penultimate features) and C-3/4 feature-class correlation.
+Monitoring a trained classifier: confusion matrix, misclassified grid, confident mistakes
+(> 0.95) as mislabelled candidates, t-SNE of penultimate features, feature-class correlation.
 """
 
 from __future__ import annotations

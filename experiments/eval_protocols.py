@@ -14,9 +14,9 @@ Expected: on simulated detections (several noisy, duplicate candidates per objec
 Runtime:  about 10 s on 2 CPU cores. Needs no network.
 
 The detections are simulated around procedurally placed ground truth so that every protocol
-sees exactly the same boxes and scores (course C-5, "Object Detection Evaluation",
-lines 12818-13133). NMS runs on device with the padded, jitted ``nms_padded`` / ``soft_nms``
-vmapped over images; scoring uses ``jaxvision.metrics.detection``.
+sees exactly the same boxes and scores (COCO AP, VOC 11-point and all-point AP, the IoU
+thresholds and NMS variants all judged on one set). NMS runs on device with the padded,
+jitted ``nms_padded`` / ``soft_nms`` vmapped over images; scoring uses ``jaxvision.metrics.detection``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Runtime:  about 2 minutes on 2 CPU cores (training 30 s, the exports and convers
           rest). Needs no network; ONNX needs ``pip install "jaxvision[export]"`` and
           ``pip install --no-deps jax2onnx`` (skipped with a note otherwise).
 
-Course C-2 deployment: a deployment wrapper with the preprocessing inside, export to portable
+Deployment: a deployment wrapper with the preprocessing inside, export to portable
 formats, quantisation to int8 (a quarter of the bytes), and checking every artifact against
 the model it came from before it ships.
 """

@@ -1,7 +1,7 @@
 """Feature hierarchy of a trained CNN: filters, feature maps and preferred inputs per depth.
 
 Command:  python -m experiments.feature_hierarchy --workdir workdirs/feature_hierarchy
-Expected: (course C-1, "feature learning") the first layer detects edges and colours; deeper
+Expected: the first layer detects edges and colours; deeper
           maps respond to larger, coarser structures; each depth's receptive field grows and
           its channels become more class-specific.
 Measured: (2026-12-01, defaults: test accuracy 1.000) receptive fields 3 / 8 / 18 px at

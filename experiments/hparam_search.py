@@ -4,7 +4,7 @@ Command:  python -m experiments.hparam_search --workdir workdirs/hparam_search
           (--config.trials=4 --config.epochs=2 for a quicker run; --config.backend=optuna for TPE)
 Expected: report.md with one results table per method (trials sorted by test accuracy; pruned
           trials marked), best_so_far.png (best accuracy against trial number for each method)
-          and a summary of the best configuration per method. Search space (C-2 G6/G7):
+          and a summary of the best configuration per method. Search space:
           optimizer.learning_rate log-uniform in [1e-3, 1], optimizer.weight_decay log-uniform in
           [1e-6, 1e-2], optimizer.momentum in {0, 0.9}; the grid uses 3 x 2 x 1 points. Each trial
           trains small_cnn on digits for `epochs` epochs, reporting test accuracy after every epoch

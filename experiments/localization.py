@@ -1,4 +1,4 @@
-"""Single-object localization (C-5): a backbone with a GAP class head and a 4-unit box head.
+"""Single-object localization: a backbone with a GAP class head and a 4-unit box head.
 
 Command:  python -m experiments.localization --workdir workdirs/localization
           (``--config.task_kwargs.box_loss=giou`` etc. to compare box losses;

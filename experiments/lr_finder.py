@@ -1,8 +1,8 @@
 """LR range test (LR finder) and a one-cycle run at the suggested learning rate.
 
 Command:  python -m experiments.lr_finder --workdir workdirs/lr_finder
-Expected: lr_finder.png (loss against LR from 1e-7 to 10 over 100 steps, multiplier 1.2045 per
-          step, C-2 5748-5768) with the suggested LR marked, and report.md comparing one-cycle
+Expected: lr_finder.png (loss against LR from 1e-7 to 10 over 100 steps, multiplier 10**(8/99) =
+          1.2045 per step) with the suggested LR marked, and report.md comparing one-cycle
           runs (SGD momentum 0.9, 8 epochs on digits) at max_lr = suggestion / 10, suggestion and
           suggestion x 10. The range test runs on the engine's pieces (the model as the engine
           initialises it, the classification task's loss, the digits training stream). Measured

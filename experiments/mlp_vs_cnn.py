@@ -16,8 +16,9 @@ Expected: measured on ``digits`` (8x8; 1438 train / 359 test; 15 epochs), 2026-1
           measured here). report.md, accuracy_vs_shift.png and permutation.png in the workdir.
 Runtime:  about 100 s on 2 CPU cores (six short trainings on digits).
 
-Course C-1, sections 1-3: "why CNNs" (weight sharing, locality, translation equivariance) and
-its errata E13 (convolution is equivariant, not invariant; GAP/pooling give the invariance).
+"Why CNNs": weight sharing, locality and translation equivariance. Convolution is
+equivariant, not invariant (a shifted input gives a shifted map); GAP or pooling give the
+invariance.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ def main(config, workdir: str) -> dict:
               "a CNN's locality and weight sharing assume neighbouring pixels belong together.",
               "Shifts are zero-filled and averaged over up, down, left and right. Convolution is "
               "translation-equivariant; only pooling/GAP turns that into (partial) invariance, and "
-              "borders break it (course errata E13).", "",
+              "borders break it (convolution is often called shift-invariant; it is equivariant).",
+              "",
               "![accuracy vs shift](accuracy_vs_shift.png) ![permutation](permutation.png)"]
     cli.write_report(workdir, lines, results)
     return results

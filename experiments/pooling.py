@@ -1,5 +1,5 @@
-"""Pooling variants compared (course C-1 "Pooling", C-2 "Advanced Pooling", C-3 "Global
-Average Pooling"): worked values, what each does to a photo and to feature statistics, shift
+"""Pooling variants compared (max, average, mixed, Lp, stochastic, fractional, adaptive, SPP,
+global average): worked values, what each does to a photo and to feature statistics, shift
 robustness, fixed-size outputs for any input size, and accuracy of a small CNN on the
 embedded digits with each pooling layer.
 
@@ -8,7 +8,7 @@ Expected: the course's values (max [[8.2, 7.4], [5.1, 9.3]], average [[3.475, 3.
           [3.275, 4.5]], GAP 3.58125, 2x2 region 9 / 5.75, Lp/mixed/stochastic values of the
           notes); adaptive pooling gives 7x7 and SPP 21*C = 5376 values for any input size.
           Measured on the photo (random conv + ReLU features): max-pooled features are *less*
-          skewed than average-pooled ones (skew ~1.7 vs ~2.0; C-2 4873 predicts the opposite)
+          skewed than average-pooled ones (skew ~1.7 vs ~2.0; the common claim says the opposite)
           and change more under a 1-px shift (0.13 vs 0.10 relative), while GAP barely moves
           (~0.006). Digits, trained by the engine (8x8, 1438 train / 359 test, Adam, 27 epochs
           of 128 = 297 steps, seeds 0 and 1): max ~98.1%, avg ~94.0%, mixed ~97.6%, Lp2 ~97.8%,
@@ -35,7 +35,8 @@ from jaxvision.data.builders import digits_arrays
 from jaxvision.ops import pooling
 from jaxvision.ops.geometry import param_count
 
-# C-2 section 2.5 (lines 4812-4858) and C-1 T12 (lines 1287-1314).
+# The worked 4x4 map: its 2x2/2 max pool is [[8.2, 7.4], [5.1, 9.3]], its average pool
+# [[3.475, 3.075], [3.275, 4.5]]; and a 2x2 region with max 9, average 5.75.
 COURSE_MAP = [[3.1, 0.5, 2.3, 1.7], [8.2, 2.1, 7.4, 0.9], [1.8, 5.1, 4.0, 3.5],
               [3.7, 2.5, 9.3, 1.2]]
 
@@ -138,14 +139,14 @@ def course_values() -> tuple[list[str], dict]:
         "stochastic, one training draw": sample,
         "max 3x3/1": pooling.max_pool(x, window=3, stride=1),
     }
-    lines = ["## The course's 4x4 map (C-2 4812-4858)", "", "| pooling | output |", "|---|---|"]
+    lines = ["## The worked 4x4 map", "", "| pooling | output |", "|---|---|"]
     for name, out in rows.items():
         values = np.round(np.asarray(out, np.float64)[0, :, :, 0], 5).tolist()
         lines.append(f"| {name} | {values} |")
     gap = float(pooling.global_avg_pool(x)[0, 0])
     gmp = float(pooling.global_max_pool(x)[0, 0])
     lines += [f"| global average / global max | {gap:g} / {gmp:g} |", "",
-              f"C-1's 2x2 region [[3, 7], [4, 9]]: max "
+              f"The 2x2 region [[3, 7], [4, 9]]: max "
               f"{float(pooling.max_pool(region, window=2)[0, 0, 0, 0]):g}, average "
               f"{float(pooling.avg_pool(region, window=2)[0, 0, 0, 0]):g}. The text rounds "
               "the 4x4 averages to [[3.48, 3.08], [3.28, 4.50]]; exact values above.", ""]
@@ -241,12 +242,12 @@ def photo_section(config, workdir: str) -> tuple[list[str], dict]:
     lines += ["", f"After global average pooling the same 1-px shift changes the 16 features by "
               f"{np.linalg.norm(gap_moved - gap_base) / np.linalg.norm(gap_base):.4f} (relative): "
               "GAP is (almost) shift-invariant, local pooling only partly.", "",
-              "C-2 (4873-4874) says average pooling makes activations more Gaussian and max "
+              "A common claim is that average pooling makes activations more Gaussian and max "
               "pooling more peaked. Here max pooling gives skewness "
               f"{max_stats['skew']:.2f} vs {avg_stats['skew']:.2f} for average: "
               + ("the claim holds." if max_stats["skew"] > avg_stats["skew"] else
                  "the opposite (taking the max moves mass away from the ReLU zeros).")
-              + " The course's 'max pooling is robust to small shifts' (C-1 1296) is "
+              + " The claim 'max pooling is robust to small shifts' is "
               + ("supported" if max_stats["shift1"] < avg_stats["shift1"] else "not supported")
               + " by this feature-level measure (see the digits table for the trained-network "
               "view).", ""]

@@ -1,7 +1,7 @@
 """A source model without the network: a ResNet-18 pretrained on ten textured ``shapes`` classes.
 
-The other transfer experiments (``experiments.transfer_learning``, the C-3 notebook) start from
-the workdir this writes, through the engine's ``config.init_from``; a torchvision/timm
+The other transfer experiments (``experiments.transfer_learning``,
+``notebooks/transfer_learning.ipynb``) start from the workdir this writes, through the engine's ``config.init_from``; a torchvision/timm
 ``.pth`` or ``.safetensors`` file, or ``"resnet18.IMAGENET1K_V1"``, goes in the same place.
 
 Command:  python -m experiments.pretrain --workdir workdirs/pretrain

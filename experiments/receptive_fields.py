@@ -1,5 +1,4 @@
-"""Receptive fields, theoretical vs effective, for the course's layer stacks and the model zoo
-(course C-1 "receptive field" section 1003-1255, C-2 "CNN Architecture Design" 5150-5160).
+"""Receptive fields, theoretical vs effective, for worked layer stacks and the model zoo.
 
 For each model in ``config.models`` that is registered in ``jaxvision.models.list()``, the
 theoretical receptive field (size, jump, start) of every sown feature map comes from tracing
@@ -10,8 +9,9 @@ how the ERF grows much more slowly than the theoretical ``2 L + 1``.
 
 Command:  python -m experiments.receptive_fields --workdir workdirs/receptive_fields
           (--config.models=small_cnn,simple_cnn,cifar_resnet20,resnet18,vgg11 to choose models)
-Expected: the course's vectors with the stride-2 example corrected to 3/5/9 (text: 3/7/11) and
-          11/44/14 for C-2's five-conv example; resnet18 maps at 64x64 with fields 11 (stem),
+Expected: the worked stacks' sizes, with the stride-2 example corrected to 3/5/9 (a common
+          slip gives 3/7/11) and 11/44/14 for the five-conv example; resnet18 maps at 64x64
+          with fields 11 (stem),
           43, 99, 211, 435 and jumps 4..32, cifar_resnet20 3/15/37/81 (flatten/GAP outputs are
           global); the ERF holding 95% of the gradient is a fraction of the theoretical field
           and grows sub-linearly in the plain stacks (depth 16: 50% of the mass within ~11 px,
@@ -32,14 +32,14 @@ from jaxvision import cli
 from jaxvision.ops.receptive_field import (LayerSpec, effective_receptive_field, mass_extent,
                                            receptive_field, receptive_fields, support_extent)
 
-# (description, layers, what the course says) — C-1 T10/T11/T13, C-2 R2/R3, C-3 2.1.
+# (description, layers, what the worked text says).
 COURSE_STACKS = (
-    ("three 3x3 stride 1 (C-1 T10)", [(3, 1)] * 3, "3, 5, 7"),
-    ("four 3x3 stride 1 (C-1 1218)", [(3, 1)] * 4, "3, 5, 7, 9"),
-    ("3x3 s1, 3x3 s2, 3x3 s1 (C-1 T11)", [(3, 1), (3, 2), (3, 1)], "3, 7, 11 (wrong)"),
-    ("3x3 dilation 2 (C-1 T13)", [LayerSpec(3, dilation=2)], "5"),
-    ("five 3x3 (C-2 R2)", [(3, 1)] * 5, "11"),
-    ("two 2x2/2 pools then five 3x3 (C-2 R3)", [(2, 2)] * 2 + [(3, 1)] * 5, "44"),
+    ("three 3x3 stride 1", [(3, 1)] * 3, "3, 5, 7"),
+    ("four 3x3 stride 1", [(3, 1)] * 4, "3, 5, 7, 9"),
+    ("3x3 s1, 3x3 s2, 3x3 s1", [(3, 1), (3, 2), (3, 1)], "3, 7, 11 (wrong)"),
+    ("3x3 dilation 2", [LayerSpec(3, dilation=2)], "5"),
+    ("five 3x3", [(3, 1)] * 5, "11"),
+    ("two 2x2/2 pools then five 3x3", [(2, 2)] * 2 + [(3, 1)] * 5, "44"),
     ("five 3x3 then two 2x2/2 pools", [(3, 1)] * 5 + [(2, 2)] * 2, "(text: 44)"),
 )
 
@@ -68,7 +68,8 @@ def course_table() -> list[str]:
                      f"{', '.join(str(f.jump) for f in fields)} | {text} |")
     lines += ["", "The stride of a layer spreads only the *later* layers' kernels: "
               "r_l = r_(l-1) + (k_l - 1) * prod_(i<l) s_i. The text's 7 and 11 multiply in the "
-              "current layer's own stride (erratum E1); brute-force index propagation agrees "
+              "current layer's own stride, which only widens the layers after it; brute-force index "
+              "propagation agrees "
               "with 3, 5, 9.", ""]
     return lines
 
@@ -217,7 +218,7 @@ def depth_section(config, workdir: str) -> tuple[list[str], dict]:
         lines.append(f"| {depth} | {theory} | {erf50} | {erf95} | {erf95 / theory:.2f} |")
     lines += ["", "The theoretical field grows linearly (2L + 1), the effective one much more "
               "slowly: gradients through many paths add up like a random walk, so the ERF is "
-              "Gaussian-like and concentrated at the centre (C-1 1222-1228, C-2 5158-5160).", ""]
+              "Gaussian-like and concentrated at the centre (Luo et al. 2016).", ""]
     fig, axes = plt.subplots(1, len(depths) + 1, figsize=(3.2 * (len(depths) + 1), 3.2))
     for ax, depth in zip(axes, depths):
         erf = maps[depth]

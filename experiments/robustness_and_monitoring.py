@@ -18,7 +18,7 @@ Expected: the quickstart model (small_cnn, digits, 8 epochs) reloaded with ``inf
           corruption_curves.png.
 Runtime:  about 1.5 minutes on 2 heavily shared CPU cores. Needs no network.
 
-Course C-2 production monitoring (input distribution, prediction distribution and entropy,
+Production monitoring (input distribution, prediction distribution and entropy,
 continuous validation) and robustness testing (corruptions, adversarial examples).
 """
 

@@ -3,7 +3,7 @@
 Command:  python -m experiments.sam --workdir workdirs/sam
           (--config.variants=sgd,sam for a subset)
 Expected: report.md and figures. Digits with 20% of the training labels replaced at random
-          (SAM's claimed strength, C-1 3472-3473), small_cnn, SGD momentum 0.9, cosine LR:
+          (SAM is claimed to be robust to label noise), small_cnn, SGD momentum 0.9, cosine LR:
           SGD for E and 2E epochs (2E = SAM's compute: two forward/backward passes per step)
           against SAM (rho 0.05) for E epochs with one perturbation per batch of 64 and with
           m-sharpness groups m = 16 and m = 4. Logged per step: clean gradient norm, perturbation

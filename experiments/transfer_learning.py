@@ -1,4 +1,4 @@
-"""Transfer learning (C-3) measured: which strategy wins for how much data and how similar a target.
+"""Transfer learning measured: which strategy wins for how much data and how similar a target.
 
 Command:  python -m experiments.transfer_learning --workdir workdirs/transfer_learning
           (``--config.source=workdirs/pretrain`` to reuse a pretrained source; without it the

@@ -12,7 +12,9 @@ config checks refuse) print one line, exit with code 2 and leave no new workdir 
 ``--verbose`` (or ``JAXVISION_TRACEBACK=1``) shows the traceback.
 
 ``jaxvision train|predict|serve|export|list-models ...`` (:func:`main`, the console script)
-gathers the programs under one name.
+gathers the programs under one name. It needs only the installed ``jaxvision`` package;
+``jaxvision train NAME`` runs the experiment ``NAME`` of a clone, from the clone's root (the
+``experiments`` folder is not installed).
 """
 
 from __future__ import annotations
@@ -362,11 +364,30 @@ COMMANDS = {
 }
 
 
-def experiment_names() -> list[str]:
-    """The runnable experiments (``experiments.<name>`` modules with ``get_config``)."""
+def _import_experiments():
+    """The ``experiments`` package of a clone, or None. It is not installed with jaxvision (a
+    generic top-level name would clash with other projects): ``python -m experiments.<name>``
+    finds it because the working directory is on ``sys.path``; the console script, whose
+    ``sys.path`` starts at its own folder, looks in the working directory (a clone's root)."""
     try:
         import experiments
     except ImportError:
+        cwd = os.getcwd()
+        if not os.path.isfile(os.path.join(cwd, "experiments", "__init__.py")):
+            return None
+        sys.path.insert(0, cwd)
+        try:
+            import experiments
+        except ImportError:
+            return None
+    return experiments
+
+
+def experiment_names() -> list[str]:
+    """The runnable experiments (``experiments.<name>`` modules of a clone, see
+    :func:`_import_experiments`); none outside a clone."""
+    experiments = _import_experiments()
+    if experiments is None:
         return []
     return sorted(m.name for m in pkgutil.iter_modules(experiments.__path__)
                   if not m.name.startswith("_"))
@@ -385,6 +406,9 @@ def _train(argv: list[str]) -> int:
     if argv and not argv[0].startswith("-"):
         name, argv = argv[0], argv[1:]
         names = experiment_names()
+        if not names:
+            raise UsageError(f"no experiments here to train {name!r}: they live in a clone "
+                             "of jaxvision; run `jaxvision train NAME` from its root")
         if name not in names:
             raise UsageError(f"unknown experiment {name!r}.{close_matches(name, names)} "
                              f"Experiments: {', '.join(names)}")
@@ -394,8 +418,11 @@ def _train(argv: list[str]) -> int:
         return 0
     from jaxvision import train
 
+    names = experiment_names()
+    experiments = (f"Experiments (jaxvision train NAME): {', '.join(names)}" if names else
+                   "The experiments (jaxvision train NAME) run from the root of a clone.")
     doc = ("Trains jaxvision.train.default_config() (small_cnn on the embedded digits data) "
-           "with the given overrides. Experiments: " + ", ".join(experiment_names()))
+           f"with the given overrides. {experiments}")
     run(train.default_config, train.train_and_evaluate, name="train", argv=argv, doc=doc,
         prog="jaxvision train")
     return 0

@@ -1,4 +1,4 @@
-"""Anchors (notes T1, D7, D8), box coder (D3), matcher (torchvision semantics) and coverage."""
+"""Anchors (worked grids and sizes), box coder, matcher (torchvision semantics) and coverage."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Reference checks against numpy, scipy, PIL and the course notes on fixed inputs."""
+"""Reference checks against numpy, scipy, PIL and worked values on fixed inputs."""
 
 import colorsys
 

@@ -1,4 +1,4 @@
-"""Box formats and box utilities against the course notes (D2) and torchvision."""
+"""Box formats and box utilities against worked vectors and torchvision."""
 
 import jax
 import jax.numpy as jnp

@@ -110,7 +110,7 @@ def test_stat_names_and_simple_api():
 
 
 def test_golden_value_one_category():
-    # 5 GT, detections in score order TP, FP, TP, TP, FP, TP -> AP@t = 0.636964 (peers §2.1).
+    # 5 GT, detections in score order TP, FP, TP, TP, FP, TP -> AP@t = 0.636964 (worked by hand).
     gts = [[i * 100.0, 0, 50, 50] for i in range(5)]
     tp_boxes = iter(gts[:4])
     dets = []
@@ -132,7 +132,7 @@ def test_crowd_iou_and_boundary_area_and_ar_threshold():
     iou = coco.bbox_iou_xywh(np.array([[0.0, 0, 10, 10]]), np.array([[0.0, 0, 100, 100]]),
                              np.array([True]))
     assert iou[0] == 1.0
-    # AR with one GT whose best detection has IoU exactly 0.75 is 0.6 under the >= rule (D11).
+    # AR with one GT whose best detection has IoU exactly 0.75 is 0.6 under the >= rule (pycocotools').
     gt = {"images": [{"id": 1}], "categories": [{"id": 1}],
           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0.0, 0, 100, 100],
                            "area": 32.0 ** 2, "iscrowd": 0}]}

@@ -1,4 +1,4 @@
-"""Detection losses: focal loss table (notes D5), prior bias (D6), smooth L1 (D4), IoU losses."""
+"""Detection losses: a focal loss table, the prior bias, smooth L1, IoU losses."""
 
 import math
 
@@ -10,8 +10,8 @@ import pytest
 
 from jaxvision.losses import detection as L
 
-# p_t -> (FL γ=2, α_t=0.25, α_t=0.75) from notes D5.
-D5 = {
+# p_t -> (FL γ=2, α_t=0.25, α_t=0.75), worked by hand: FL = -α_t (1 - p_t)^γ log p_t.
+FOCAL_TABLE = {
     0.1: (1.865093925325177, 0.46627348133129426, 1.3988204439938827),
     0.5: (0.17328679513998632, 0.04332169878499658, 0.12996509635498973),
     0.9: (0.0010536051565782623, 0.00026340128914456557, 0.0007902038674336967),
@@ -28,9 +28,9 @@ def _logit(p):
     return math.log(p / (1 - p))
 
 
-@pytest.mark.parametrize("p_t", sorted(D5))
+@pytest.mark.parametrize("p_t", sorted(FOCAL_TABLE))
 def test_focal_table_positive_and_negative(p_t):
-    fl, pos, neg = D5[p_t]
+    fl, pos, neg = FOCAL_TABLE[p_t]
     with jax.enable_x64(True):
         x_pos = jnp.array([_logit(p_t)], jnp.float64)  # y = 1, p = p_t
         x_neg = jnp.array([_logit(1 - p_t)], jnp.float64)  # y = 0, p = 1 - p_t

@@ -124,8 +124,9 @@ def test_evaluator_equals_coco_evaluate_on_dicts():
 
 
 def test_notes_T4_inference_defaults_and_anchor_count():
-    """T4: score threshold 0.05 and at most 100 detections per image (COCO); "about 100,000
-    anchors" depends on the image size: 600x1000 with P3-P7 gives 9 x sum of the grids."""
+    """RetinaNet's inference defaults: score threshold 0.05 and at most 100 detections per
+    image (COCO); "about 100,000 anchors" depends on the image size: 600x1000 with P3-P7 gives
+    9 x sum of the grids."""
     task = DetectionTask(num_classes=80)
     assert task.score_threshold == 0.05 and task.max_detections == 100
     count = len(generate_anchors((600, 1000)))

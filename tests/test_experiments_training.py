@@ -133,7 +133,7 @@ def test_initialization_and_batchnorm(tmp_path):
     result = batchnorm.main(_small(batchnorm, momenta=(0.9,), epsilons=(1e-5,), mode_epochs=1,
                                    learning_rates=(0.1,), lr_epochs=1, depth=3), str(tmp_path / "bn"))
     assert len(result) == 2
-    assert "-1.341635" in _assert_outputs(tmp_path / "bn", "running_stats.png")   # C-2 2.8 vector
+    assert "-1.341635" in _assert_outputs(tmp_path / "bn", "running_stats.png")   # BN([1, 2, 3, 4])[0]
 
 
 @pytest.mark.slow

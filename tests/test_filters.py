@@ -1,4 +1,4 @@
-"""Filter bank and apply_filter: the course's kernels (C-1 T2, D4), scipy.ndimage agreement for
+"""Filter bank and apply_filter: the classic kernels, scipy.ndimage agreement for
 every padding mode, and the orientation behaviour of Sobel/Gabor filters."""
 
 import math
@@ -16,7 +16,6 @@ IMAGE = np.array([[10, 20, 15, 25, 30], [40, 50, 60, 32, 18], [25, 33, 45, 60, 8
 
 
 def test_bank_matches_course_matrices():
-    # C-1 lines 296-332 and 2389-2392.
     np.testing.assert_array_equal(filters.edge_kernel(), [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
     np.testing.assert_array_equal(filters.sobel_y(), [[-1, -2, -1], [0, 0, 0], [1, 2, 1]])
     np.testing.assert_array_equal(filters.sobel_x(), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
@@ -40,7 +39,7 @@ def test_bank_matches_course_matrices():
 
 
 def test_apply_filter_worked_values():
-    # D1 and D4 through the 2-D filter path.
+    # The worked edge and Sobel maps through the 2-D filter path.
     np.testing.assert_array_equal(filters.apply_filter(IMAGE, filters.edge_kernel(),
                                                        padding="valid"),
                                   [[152, 200, -77], [-21, 35, 125], [-83, -28, 5]])

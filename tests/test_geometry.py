@@ -1,4 +1,4 @@
-"""Output-size and parameter-count formulas: the course's examples (errata corrected) and
+"""Output-size and parameter-count formulas: worked examples (with the usual slips corrected) and
 independent checks against XLA shapes, PyTorch shapes and Flax parameter trees."""
 
 import itertools
@@ -17,7 +17,7 @@ from jaxvision.ops.geometry import (batch_norm_param_count, conv_mac_count, conv
                                     same_padding)
 
 
-# C-1 D3 (n, k, p, s) -> size, C-2 S1-S3 and the 32x32 table S4 (lines 4761-4772).
+# (n, k, p, s) -> size: worked examples and a 32x32 input with a 3x3 kernel.
 @pytest.mark.parametrize("n,k,p,s,want", [
     (5, 3, 0, 1, 3), (5, 3, 1, 1, 5), (5, 3, 1, 2, 3), (5, 3, 0, 2, 2), (28, 3, 0, 1, 26),
     (224, 3, 1, 1, 224), (224, 7, 3, 2, 112), (32, 5, 0, 1, 28),
@@ -34,7 +34,7 @@ def test_valid_same_and_dilation():
     assert conv_output_size(28, kernel_size=5, padding="same") == 28           # p = (k-1)/2
     assert same_padding(3) == ((1, 1),) and same_padding(4) == ((1, 2),)
     assert same_padding((3, 5), dilation=2) == ((2, 2), (4, 4))
-    # C-1 T13 / C-2 S5: 3x3 at dilation 2 covers 5x5; W=7, K=3, D=2 -> 3.
+    # 3x3 at dilation 2 covers 5x5; W=7, K=3, D=2 -> 3.
     assert effective_kernel_size(3, 2) == 5
     assert conv_output_size(7, kernel_size=3, dilation=2) == 3
     # Per-axis form, asymmetric padding.
@@ -43,11 +43,11 @@ def test_valid_same_and_dilation():
 
 
 def test_resnet_stem_sizes():
-    # C-2 S6: 224 -> 7x7/2 pad 3 -> 112 -> max-pool 3x3/2 pad 1 -> 56; /32 -> 7.
+    # ResNet's stem: 224 -> 7x7/2 pad 3 -> 112 -> max-pool 3x3/2 pad 1 -> 56; /32 -> 7.
     after_conv = conv_output_size(224, kernel_size=7, stride=2, padding=3)
     assert after_conv == 112
     assert pool_output_size(after_conv, window=3, stride=2, padding=1) == 56
-    # AlexNet (C-3): 227 -> 11x11/4 -> 55 -> pool 3/2 -> 27 -> 13 -> 6.
+    # AlexNet: 227 -> 11x11/4 -> 55 -> pool 3/2 -> 27 -> 13 -> 6.
     size = conv_output_size(227, kernel_size=11, stride=4)
     sizes = [size]
     for _ in range(3):
@@ -79,7 +79,7 @@ def test_transposed_output_size_inverts_conv_and_matches_lax():
             v, jnp.zeros((k, 1, 1)), (s,), [(k - 1 - p, k - 1 - p)],
             dimension_numbers=("NWC", "WIO", "NWC")), jnp.zeros((1, n, 1)))
         assert out.shape[1] == up
-    # C-3/C-4 autoencoder: k=2, s=2 doubles 7 -> 14 -> 28.
+    # A conv autoencoder's decoder: k=2, s=2 doubles 7 -> 14 -> 28.
     assert conv_transpose_output_size((7, 14), kernel_size=2, stride=2) == (14, 28)
     assert conv_transpose_output_size(4, kernel_size=3, stride=2, padding=1,
                                       output_padding=1) == 8
@@ -108,17 +108,18 @@ def test_size_errors():
 
 
 def test_course_parameter_counts():
-    # C-1 T6: 64 single-channel 3x3 kernels -> 640; E12: nn.Conv2d(3, 64, 3) -> 1,792 (C-2 T4).
+    # 64 single-channel 3x3 kernels -> 640; nn.Conv2d(3, 64, 3) -> 1,792 (27 weights + 1 bias each).
     assert conv_param_count(in_channels=1, out_channels=64, kernel_size=3) == 640
     assert conv_param_count(in_channels=3, out_channels=64, kernel_size=3) == 1792
-    # C-1 T8 and D8: 784 x 100 = 78,400 weights; with bias 78,500; MLP 784-100-10 = 79,510.
+    # 784 x 100 = 78,400 weights; with bias 78,500; MLP 784-100-10 = 79,510.
     assert dense_param_count(in_features=784, out_features=100, bias=False) == 78_400
     assert dense_param_count(in_features=784, out_features=100) == 78_500
     assert 78_500 + dense_param_count(in_features=100, out_features=10) == 79_510
-    # C-2 R4: a plain 256 -> 256 3x3 conv without bias.
+    # A plain 256 -> 256 3x3 conv without bias.
     plain = conv_param_count(in_channels=256, out_channels=256, kernel_size=3, bias=False)
     assert plain == 589_824
-    # C-2 R5: bottleneck 1x1 256->64, 3x3 64->64, 1x1 64->256. The text says 81,920 (~86%).
+    # Bottleneck 1x1 256->64, 3x3 64->64, 1x1 64->256; 81,920 (~86% saved) is often quoted,
+    # wrongly.
     bottleneck = (conv_param_count(in_channels=256, out_channels=64, kernel_size=1, bias=False)
                   + conv_param_count(in_channels=64, out_channels=64, kernel_size=3, bias=False)
                   + conv_param_count(in_channels=64, out_channels=256, kernel_size=1, bias=False))
@@ -127,37 +128,37 @@ def test_course_parameter_counts():
     assert (conv_param_count(in_channels=256, out_channels=64, kernel_size=1)
             + conv_param_count(in_channels=64, out_channels=64, kernel_size=3)
             + conv_param_count(in_channels=64, out_channels=256, kernel_size=1)) == 70_016
-    # C-2 R6: the text says 32 groups give ~73,728 (87.5%); that is 8 groups. 32 give 18,432.
+    # 73,728 (87.5% saved) is often quoted for 32 groups; that is 8 groups. 32 give 18,432.
     assert conv_param_count(in_channels=256, out_channels=256, kernel_size=3, groups=32,
                             bias=False) == 18_432
     assert conv_param_count(in_channels=256, out_channels=256, kernel_size=3, groups=8,
                             bias=False) == 73_728
-    # C-2 R8 inverted residual 64 -> 384 (1x1) -> depthwise 3x3 -> 64 (1x1).
+    # Inverted residual 64 -> 384 (1x1) -> depthwise 3x3 -> 64 (1x1).
     assert (conv_param_count(in_channels=64, out_channels=384, kernel_size=1, bias=False)
             + conv_param_count(in_channels=384, out_channels=384, kernel_size=3, groups=384,
                                bias=False)
             + conv_param_count(in_channels=384, out_channels=64, kernel_size=1, bias=False)
             ) == 52_608
-    # C-2 R10 / C-1 D8: depthwise separable.
+    # Depthwise separable.
     assert depthwise_separable_param_count(in_channels=256, out_channels=256,
                                            kernel_size=3) == 67_840
     assert depthwise_separable_param_count(in_channels=128, out_channels=256,
                                            kernel_size=3) == 33_920
     assert conv_param_count(in_channels=128, out_channels=256, kernel_size=3,
                             bias=False) == 294_912
-    # DepthwiseSeparableConv(32, 64) of C-1 (DW 288 + PW 2,048 + BN 64 + BN 128).
+    # DepthwiseSeparableConv(32, 64) (DW 288 + PW 2,048 + BN 64 + BN 128).
     assert (depthwise_separable_param_count(in_channels=32, out_channels=64, kernel_size=3)
             + batch_norm_param_count(32) + batch_norm_param_count(64)) == 2_528
-    # C-3 2.1: two 3x3 (18 C^2) vs one 5x5 (25 C^2); three 3x3 27 C^2 vs 7x7 49 C^2.
+    # VGG's argument: two 3x3 (18 C^2) vs one 5x5 (25 C^2); three 3x3 27 C^2 vs 7x7 49 C^2.
     c = 64
     assert 3 * conv_param_count(in_channels=c, out_channels=c, kernel_size=3,
                                 bias=False) == 27 * c * c
     assert conv_param_count(in_channels=c, out_channels=c, kernel_size=7, bias=False) == 49 * c * c
-    # C-3 2.2: flatten 7x7x512 -> 4096 vs GAP 512 -> 4096 (with bias); reduction 1 - 1/49.
+    # Flatten 7x7x512 -> 4096 vs GAP 512 -> 4096 (with bias); reduction 1 - 1/49.
     flat = dense_param_count(in_features=7 * 7 * 512, out_features=4096)
     gap = dense_param_count(in_features=512, out_features=4096)
     assert (flat, gap) == (102_764_544, 2_101_248)
-    # C-2 R1: ResNet-50's 2048x7x7 head: 100,353,000 vs 2,049,000 parameters for 1000 classes.
+    # ResNet-50's 2048x7x7 head: 100,353,000 vs 2,049,000 parameters for 1000 classes.
     assert dense_param_count(in_features=2048 * 49, out_features=1000) == 100_353_000
     assert dense_param_count(in_features=2048, out_features=1000) == 2_049_000
 
@@ -174,7 +175,7 @@ def test_formula_matches_flax_parameter_tree(cin, cout, k, groups, bias):
 
 
 def test_macs_quarter_after_downsampling():
-    # C-2 R7: each 2x downsampling of H and W cuts compute by 75%.
+    # Each 2x downsampling of H and W cuts compute by 75%.
     full = conv_mac_count(output_size=(32, 32), in_channels=64, out_channels=64, kernel_size=3)
     half = conv_mac_count(output_size=(16, 16), in_channels=64, out_channels=64, kernel_size=3)
     assert half / full == 0.25

@@ -5,6 +5,9 @@
     c = experiments.quickstart.get_config(); c.num_epochs = 3; c.parallel = "none"
     c.tensorboard = False; c.data_dir = <fresh dir>; train.train_and_evaluate(c, workdir)
 
+Its ``epoch`` fields were then renumbered from 1 (0, 1, 2 became 1, 2, 3: the numbering of
+the log lines and ``summary.json``); no value changed.
+
 The golden file predates the fast convolution as the default, so the run asks for XLA's
 (``model_kwargs.conv = "xla"``), as the issue's "with the XLA convolution" says. Values are
 compared to 1e-6 relative (on the machine that wrote the file they are equal

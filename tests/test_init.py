@@ -1,4 +1,4 @@
-"""Initializers by name: scales of the course (C-1 notes D16) and re-initialising a model."""
+"""Initializers by name: their scales and re-initialising a model."""
 
 import jax
 import jax.numpy as jnp

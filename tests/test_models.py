@@ -18,7 +18,7 @@ def num_params(name, size, channels=3, **overrides):
     return sum(leaf.size for leaf in jax.tree.leaves(shapes["params"]))
 
 
-# torchvision meta["num_params"] (reference §2.12) and the course notes (C-1 D8).
+# torchvision meta["num_params"] and counts worked out by hand.
 @pytest.mark.parametrize("name, expected", [
     ("alexnet", 61_100_840),
     ("vgg16", 138_357_544),
@@ -50,7 +50,7 @@ def test_cifar_parameter_counts_match_papers(name, exact, paper_millions):
 
 
 def test_small_models_match_course_and_lecun_counts():
-    assert num_params("simple_cnn", 32, num_classes=10) == 94_986  # C-1 D8
+    assert num_params("simple_cnn", 32, num_classes=10) == 94_986  # worked out by hand
     assert num_params("simple_cnn", 28, channels=1, num_classes=10) == 94_410
     assert num_params("lenet5", 28, channels=1) == 61_706  # full-C3 LeNet-5
     assert num_params("mlp", 28, channels=1, hidden=(100,)) == 79_510  # MLP 784-100-10

@@ -1,4 +1,4 @@
-"""NMS against the course notes (D12) and a plain-Python greedy reference."""
+"""NMS against a worked example and a plain-Python greedy reference."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Single optimizer steps equal the course's formulas (C-1 notes D11); factory options."""
+"""Single optimizer steps equal their textbook formulas; factory options."""
 
 import jax
 import jax.numpy as jnp

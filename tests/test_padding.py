@@ -1,5 +1,5 @@
-"""Padding modes: equal to numpy.pad, and the course's padding diagrams (with errata E3 and the
-C-2 replication-diagram shape corrected)."""
+"""Padding modes: equal to numpy.pad, and worked padding diagrams (a reflect diagram that pads
+one side only, and a replication diagram of the wrong shape, corrected)."""
 
 import jax
 import numpy as np
@@ -38,13 +38,14 @@ def test_constant_value():
     assert np.isneginf(out[0]).all() and (out[1:3, 1:3] == 1).all()
 
 
-# C-1 T14 (lines 1440-1468): a 3x3 image P1..P9, row-major, encoded as 1..9.
+# A worked 3x3 image P1..P9, row-major, encoded as 1..9.
 P = np.arange(1, 10, dtype=np.float32).reshape(3, 3)
 
 
 def test_c1_reflection_diagram_is_symmetric_mode():
     # The text's "reflection" rows [P2 P1 P1 P2 P3] repeat the edge pixel: mode symmetric,
-    # two columns on the left only (erratum E3). PyTorch-style reflect would give P3 P2 P1 P2 P3.
+    # two columns on the left only (the diagram pads one side). PyTorch-style reflect would give
+    # P3 P2 P1 P2 P3.
     want = [[2, 1, 1, 2, 3], [5, 4, 4, 5, 6], [8, 7, 7, 8, 9]]
     np.testing.assert_array_equal(pad_images(P, ((0, 0), (2, 0)), mode="symmetric"), want)
     assert not np.array_equal(pad_images(P, ((0, 0), (2, 0)), mode="reflect"), want)
@@ -63,7 +64,7 @@ def test_c1_circular_diagram_is_wrap_mode():
     np.testing.assert_array_equal(out[3:], [[9, 7, 8, 9, 7], [3, 1, 2, 3, 1]])
 
 
-# C-2 section 2.4 (lines 4645-4698): A..P = 1..16 in a 4x4 grid, pad 1.
+# A worked 4x4 image: A..P = 1..16 in a 4x4 grid, pad 1.
 A = np.arange(1, 17, dtype=np.float32).reshape(4, 4)
 
 

@@ -1,4 +1,4 @@
-"""Pooling: the course's worked values (C-1 T12/D7, C-2 P1-P11, C-3 GAP), PyTorch parity
+"""Pooling: worked values (max, average, GAP and the advanced variants), PyTorch parity
 (adaptive, ceil_mode, padding, Lp, fractional) and numpy references."""
 
 import itertools
@@ -10,11 +10,11 @@ import pytest
 
 from jaxvision.ops import pooling as P
 
-# C-2 2.5 (lines 4812-4858).
+# The worked 4x4 map.
 X = np.array([[3.1, 0.5, 2.3, 1.7], [8.2, 2.1, 7.4, 0.9], [1.8, 5.1, 4.0, 3.5],
               [3.7, 2.5, 9.3, 1.2]], np.float32)
-# C-1 T1.
-T1 = np.array([[10, 20, 15, 25, 30], [40, 50, 60, 32, 18], [25, 33, 45, 60, 80],
+# The worked 5x5 image of the convolution tests.
+IMAGE_5X5 = np.array([[10, 20, 15, 25, 30], [40, 50, 60, 32, 18], [25, 33, 45, 60, 80],
                [15, 20, 30, 40, 50], [40, 30, 25, 15, 10]], np.float32)
 
 
@@ -33,16 +33,16 @@ def test_c1_two_by_two_region():
 
 
 def test_c1_d7_on_worked_image():
-    np.testing.assert_array_equal(as_map(P.max_pool(nhwc(T1), window=2)), [[50, 60], [33, 60]])
-    np.testing.assert_array_equal(as_map(P.avg_pool(nhwc(T1), window=2)),
+    np.testing.assert_array_equal(as_map(P.max_pool(nhwc(IMAGE_5X5), window=2)), [[50, 60], [33, 60]])
+    np.testing.assert_array_equal(as_map(P.avg_pool(nhwc(IMAGE_5X5), window=2)),
                                   [[30, 33], [23.25, 43.75]])
-    np.testing.assert_array_equal(as_map(P.max_pool(nhwc(T1), window=3, stride=2)),
+    np.testing.assert_array_equal(as_map(P.max_pool(nhwc(IMAGE_5X5), window=3, stride=2)),
                                   [[60, 80], [45, 80]])
-    np.testing.assert_array_equal(as_map(P.max_pool(nhwc(T1), window=2, stride=1)),
+    np.testing.assert_array_equal(as_map(P.max_pool(nhwc(IMAGE_5X5), window=2, stride=1)),
                                   [[50, 60, 60, 32], [50, 60, 60, 80], [33, 45, 60, 80],
                                    [40, 30, 40, 50]])
-    assert float(P.global_max_pool(nhwc(T1))[0, 0]) == 80.0
-    assert float(P.global_avg_pool(nhwc(T1))[0, 0]) == pytest.approx(32.72)
+    assert float(P.global_max_pool(nhwc(IMAGE_5X5))[0, 0]) == 80.0
+    assert float(P.global_avg_pool(nhwc(IMAGE_5X5))[0, 0]) == pytest.approx(32.72)
 
 
 def test_c2_max_avg_and_global():
@@ -54,27 +54,27 @@ def test_c2_max_avg_and_global():
     np.testing.assert_allclose(as_map(P.avg_pool(nhwc(X), window=2)),
                                [[3.48, 3.08], [3.28, 4.50]], atol=0.006)
     np.testing.assert_allclose(as_map(P.max_pool(nhwc(X), window=3, stride=1)),
-                               [[8.2, 7.4], [9.3, 9.3]], rtol=1e-7)               # P8
-    assert float(P.global_avg_pool(nhwc(X))[0, 0]) == pytest.approx(3.58125)      # P7
+                               [[8.2, 7.4], [9.3, 9.3]], rtol=1e-7)  # 3x3 window, stride 1
+    assert float(P.global_avg_pool(nhwc(X))[0, 0]) == pytest.approx(3.58125)  # GAP
     assert float(P.global_max_pool(nhwc(X))[0, 0]) == pytest.approx(9.3)
-    # C-3: GAP of [[1, 2], [3, 4]] is 2.5; keepdims keeps NHWC.
+    # GAP of [[1, 2], [3, 4]] is 2.5; keepdims keeps NHWC.
     assert float(P.global_avg_pool(nhwc(np.array([[1., 2.], [3., 4.]])))[0, 0]) == 2.5
     assert P.global_avg_pool(nhwc(X), keepdims=True).shape == (1, 1, 1, 1)
 
 
 def test_c2_lp_mixed_and_stochastic_values():
     np.testing.assert_allclose(as_map(P.lp_pool(nhwc(X), p=2, window=2)),
-                               [[9.028289, 7.984360], [7.013558, 10.778683]], rtol=1e-6)  # P3
+                               [[9.028289, 7.984360], [7.013558, 10.778683]], rtol=1e-6)  # L2 pooling
     np.testing.assert_allclose(as_map(P.lp_pool(nhwc(X), p=1, window=2)),
-                               [[13.9, 12.3], [13.1, 18.0]], rtol=1e-6)                   # P4
+                               [[13.9, 12.3], [13.1, 18.0]], rtol=1e-6)  # L1 pooling: window sums
     np.testing.assert_allclose(as_map(P.mixed_pool(nhwc(X), alpha=0.5, window=2)),
-                               [[5.8375, 5.2375], [4.1875, 6.9]], rtol=1e-6)              # P5
+                               [[5.8375, 5.2375], [4.1875, 6.9]], rtol=1e-6)  # half max, half average
     np.testing.assert_allclose(P.mixed_pool(nhwc(X), alpha=1.0, window=2),
                                P.max_pool(nhwc(X), window=2))
     np.testing.assert_allclose(P.mixed_pool(nhwc(X), alpha=0.0, window=2),
                                P.avg_pool(nhwc(X), window=2))
     np.testing.assert_allclose(as_map(P.stochastic_pool(nhwc(X), window=2, train=False)),
-                               [[5.864029, 5.182927], [3.754962, 6.454444]], rtol=1e-6)   # P6
+                               [[5.864029, 5.182927], [3.754962, 6.454444]], rtol=1e-6)  # eval: sum p x
     # Large p approaches max |x| (and does not overflow: 9.3^64 > float32 max).
     np.testing.assert_allclose(P.lp_pool(nhwc(X), p=64, window=2), P.max_pool(nhwc(X), window=2),
                                rtol=0.03)
@@ -83,7 +83,7 @@ def test_c2_lp_mixed_and_stochastic_values():
 
 
 def test_stochastic_pool_samples_in_proportion():
-    # Top-left window [3.1, 0.5, 8.2, 2.1]: probabilities [0.223, 0.036, 0.590, 0.151] (P6).
+    # Top-left window [3.1, 0.5, 8.2, 2.1]: probabilities [0.223, 0.036, 0.590, 0.151] (x / sum x).
     keys = jax.random.split(jax.random.key(0), 4000)
     draws = jax.jit(jax.vmap(lambda k: P.stochastic_pool(nhwc(X), window=2, train=True,
                                                          key=k)[0, 0, 0, 0]))(keys)
@@ -178,7 +178,7 @@ def test_fractional_max_pool_matches_torch_given_samples():
 
 
 def test_fractional_max_pool_reduces_by_non_integer_factor():
-    # C-2 4987-4989: ratio 1.5, 12 -> 8. Steps between windows are 1 or 2, ends at the border.
+    # Fractional pooling, ratio 1.5: 12 -> 8. Steps between windows are 1 or 2, ends at the border.
     for u in np.linspace(0, 0.99, 7):
         starts = np.asarray(P.fractional_starts(u, input_size=12, output_size=8, window=2))
         steps = np.diff(starts)
@@ -195,7 +195,7 @@ def test_fractional_max_pool_reduces_by_non_integer_factor():
 
 
 def test_spatial_pyramid_pool_fixed_length():
-    # C-2 P10: 21 C values whatever the input size (5376 for C = 256).
+    # SPP with 1x1, 2x2 and 4x4 bins: 21 C values whatever the input size (5376 for C = 256).
     for hw in [(13, 9), (24, 24), (4, 7)]:
         out = jax.eval_shape(lambda v: P.spatial_pyramid_pool(v), jnp.zeros((2, *hw, 256)))
         assert out.shape == (2, 5376)
@@ -207,7 +207,7 @@ def test_spatial_pyramid_pool_fixed_length():
 
 
 def test_invariances():
-    # C-1 D17: GAP is invariant to circular shifts; max over a window ignores moves inside it.
+    # GAP is invariant to circular shifts; max over a window ignores moves inside it.
     rng = np.random.default_rng(6)
     x = rng.normal(size=(1, 6, 6, 3)).astype(np.float32)
     np.testing.assert_allclose(P.global_avg_pool(np.roll(x, (2, 3), axis=(1, 2))),

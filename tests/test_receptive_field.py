@@ -1,4 +1,5 @@
-"""Receptive fields: the course's vectors (erratum E1: 3/5/9, not 3/7/11), a brute-force index
+"""Receptive fields: worked vectors (the stride-2 stack gives 3/5/9; a common
+slip gives 3/7/11), a brute-force index
 propagation, the jaxpr tracer against the formula and against gradient supports, and the
 effective receptive field against its closed form for stacked box filters."""
 
@@ -18,22 +19,22 @@ def sizes(layers):
 
 
 def test_course_vectors():
-    assert sizes([(3, 1)] * 3) == [3, 5, 7]                      # C-1 T10
-    assert sizes([(3, 1)] * 4) == [3, 5, 7, 9]                   # C-1 line 1218
-    # C-1 T11 / erratum E1: the text says 3, 7, 11 (it multiplies in the current layer's stride).
+    assert sizes([(3, 1)] * 3) == [3, 5, 7]
+    assert sizes([(3, 1)] * 4) == [3, 5, 7, 9]
+    # A common slip gives 3, 7, 11 (it multiplies in the current layer's own stride).
     assert sizes([(3, 1), (3, 2), (3, 1)]) == [3, 5, 9]
-    assert sizes([LayerSpec(3, dilation=2)]) == [5]              # C-1 T13
+    assert sizes([LayerSpec(3, dilation=2)]) == [5]
     assert sizes([LayerSpec(3, dilation=3)]) == [7]
-    assert sizes([(3, 1)] * 5)[-1] == 11                         # C-2 R2
-    assert sizes([(2, 2), (2, 2)] + [(3, 1)] * 5)[-1] == 44      # C-2 R3 (downsampling first)
+    assert sizes([(3, 1)] * 5)[-1] == 11
+    assert sizes([(2, 2), (2, 2)] + [(3, 1)] * 5)[-1] == 44      # downsampling first
     assert sizes([(3, 1)] * 5 + [(2, 2), (2, 2)])[-1] == 14      # ... and after the convs
-    assert sizes([(3, 1)] * 2)[-1] == 5 and sizes([(3, 1)] * 3)[-1] == 7  # C-3 VGG argument
+    assert sizes([(3, 1)] * 2)[-1] == 5 and sizes([(3, 1)] * 3)[-1] == 7  # VGG's argument: two 3x3 see 5x5
     # Jumps multiply the strides; the stride only affects later layers.
     assert [r.jump for r in receptive_field([(3, 1), (3, 2), (3, 1)])] == [1, 2, 2]
 
 
 def test_c1_seven_by_seven_grid():
-    # C-1 1150-1208 (valid 3x3 convs on a 7x7 image): layer-1 unit (1, 1) is centred at (2, 2)
+    # Valid 3x3 convs on a 7x7 image: layer-1 unit (1, 1) is centred at (2, 2)
     # and covers rows/cols 1-3; layer-2 unit (0, 0) covers rows/cols 0-4, 5x5.
     first, second = receptive_field([(3, 1), (3, 1)])
     centre = first.start + 1 * first.jump

@@ -1,4 +1,4 @@
-"""Dropout variants, stochastic depth, EMA, snapshot ensembles (course E8) and early stopping."""
+"""Dropout variants, stochastic depth, EMA, snapshot ensembles and early stopping."""
 
 import jax
 import jax.numpy as jnp
@@ -71,7 +71,7 @@ def test_ema_matches_recurrence():
 
 
 def test_snapshot_schedule_restarts_unlike_the_course_version():
-    # Course (E8): CosineAnnealingLR(T_max=20), 100 epochs, 5 snapshots -> LR 0.1 at epochs 40 and 80.
+    # A plain CosineAnnealingLR(T_max=20), 100 epochs, 5 snapshots -> LR 0.1 at epochs 40 and 80.
     course_lr = lambda e: 0.05 * (1 + np.cos(np.pi * e / 20))
     np.testing.assert_allclose([course_lr(e) for e in (20, 40, 60, 80, 100)], [0, 0.1, 0, 0.1, 0], atol=1e-12)
     sched = snapshot.snapshot_schedule(0.1, steps_per_cycle=20)

@@ -1,4 +1,4 @@
-"""Schedules against their formulas (course notes D12 / C-2 2.9) and torch.optim.lr_scheduler."""
+"""Schedules against their formulas and torch.optim.lr_scheduler."""
 
 import jax
 import jax.numpy as jnp

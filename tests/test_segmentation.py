@@ -1,4 +1,4 @@
-"""Segmentation losses and metrics against the course notes (D13, T15) and scikit-learn."""
+"""Segmentation losses and metrics against worked vectors and scikit-learn."""
 
 import jax
 import numpy as np
@@ -37,7 +37,7 @@ def test_multiclass_dice_notes_d13():
         weighted = S.multiclass_dice_loss(probs, labels, from_logits=False, epsilon=0.0,
                                           class_weights=[1.0, 2.0, 1.0])
         np.testing.assert_allclose(1 - weighted, (2 / 3 + 4 / 3 + 1) / 4, rtol=1e-14)
-        # Dice = F1 from the confusion matrix of the same hard predictions (D15).
+        # Dice = F1 from the confusion matrix of the same hard predictions.
         confusion = SM.confusion_matrix(labels, np.array([[0, 1, 1, 2]]), num_classes=3)
         np.testing.assert_allclose(SM.per_class_dice(confusion), per_class, rtol=1e-6)
 

@@ -1,4 +1,4 @@
-"""Segmentation losses and metrics added with UNet: the course's smoothed binary IoU (D13),
+"""Segmentation losses and metrics added with UNet: the smoothed binary IoU,
 pixel focal loss, boundary F-score, foreground Dice; jit/vmap/eager agreement and finite-
 difference gradients of the overlap losses; the task's checks of bad masks."""
 
@@ -21,7 +21,7 @@ def test_smoothed_binary_iou_and_dice_notes_c1_d13():
     iou = S.soft_iou(pred, target)  # smooth 1e-6, one value per image, float32
     assert iou.shape == (1,)
     np.testing.assert_allclose(iou, (1 + 1e-6) / (3 + 1e-6), rtol=1e-7)
-    with jax.enable_x64(True):  # the notes' 8 digits, to within half a unit of the last one
+    with jax.enable_x64(True):  # the worked value's 8 digits, to within half a unit of the last one
         iou = S.soft_iou(pred.astype(np.float64), target.astype(np.float64))
         assert abs(float(iou[0]) - 0.33333356) <= 5e-9
         dice = S.soft_dice(pred.astype(np.float64), target.astype(np.float64), epsilon=1e-6,

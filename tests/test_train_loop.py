@@ -38,7 +38,8 @@ def test_run_trains_and_writes_its_outputs(finished_run):
     records = read_metrics(workdir)
     train_records = [r for r in records if r["split"] == "train"]
     eval_records = [r for r in records if r["split"] == "eval"]
-    assert [r["epoch"] for r in eval_records] == [0, 1]
+    assert [r["epoch"] for r in eval_records] == [1, 2]  # numbered from 1, as the log lines
+    assert (summary["epoch"], summary["best_epoch"]) == (2, summary["best_step"] // steps_per_epoch)
     assert train_records[-1]["loss"] < train_records[0]["loss"]
     assert eval_records[-1]["accuracy"] == pytest.approx(summary["eval_accuracy"])
     assert os.path.getsize(os.path.join(workdir, "curves.png")) > 10_000

@@ -1,4 +1,4 @@
-"""Heads, their initialisations and residual adapters: the course's layers (C-3 L9826-9911)
+"""Heads, their initialisations and residual adapters: the usual head layers
 checked against torch, and adapters that start as the identity and are all that trains."""
 
 import functools
@@ -43,7 +43,7 @@ def test_prior_bias_init_predicts_the_priors():
 
 
 def test_mlp_head_equals_torchs_in_eval_mode():
-    """Linear -> BatchNorm1d -> ReLU -> Dropout(0.3), twice, then Linear (C-3 L9844-9858)."""
+    """Linear -> BatchNorm1d -> ReLU -> Dropout(0.3), twice, then Linear."""
     torch = pytest.importorskip("torch")
     head = MLPHead(4, hidden=(8, 6))
     x = np.random.default_rng(0).normal(size=(5, 10)).astype(np.float32)

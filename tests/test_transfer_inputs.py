@@ -14,7 +14,7 @@ from jaxvision.transfer import adapt_leaf, normalization_statistics
 @pytest.mark.slow  # a ResNet-18 in torch and JAX: ~1 min on a loaded 2-core machine
 def test_a_torch_rgb_resnet_loads_into_a_grayscale_model_with_the_same_logits(tmp_path):
     """The summed stem kernel on a gray image equals the source on the image repeated 3x
-    (C-3 L9324), through ``init_from`` with a torch .pth file."""
+    (a grayscale target for an RGB source), through ``init_from`` with a torch .pth file."""
     torch = pytest.importorskip("torch")
     from torch_reference import TorchResNet18, randomize_bn, torch_forward
 

@@ -37,7 +37,7 @@ def test_stages_are_timms_grouping(resnet18):
 def test_feature_extraction_and_the_courses_block_level_list(resnet18):
     _, trained = _trained_modules(resnet18, strategy="feature_extraction")
     assert trained == {"head"}
-    # C-3 L9603: conv1, bn1, layer1, layer2 frozen; layer3, layer4, fc trainable.
+    # Fine-tuning the last two stages: conv1, bn1, layer1, layer2 frozen; layer3, layer4, fc trainable.
     _, named = _trained_modules(resnet18, strategy="stages", stages=("layer3", "layer4"))
     _, top2 = _trained_modules(resnet18, strategy="top_k", top_k=2)
     assert named == top2

@@ -48,7 +48,7 @@ def _updates(tx, params, steps=3):
 
 
 def _course_factor(path):
-    """The course's table (C-3 L9701-9709): conv1 base/10, layer1 /8, layer2 /6, layer3 /4,
+    """The per-stage preset, slowest at the stem: conv1 base/10, layer1 /8, layer2 /6, layer3 /4,
     layer4 /2, classifier base."""
     top = path.split("/")[0]
     if top in ("conv1", "bn1"):

@@ -1,4 +1,7 @@
-"""The course's size x similarity matrix (C-3 L9032-9450; test vectors of the notes' 2.8)."""
+"""The transfer-learning matrix (target data size x similarity): each cell's strategy, settings
+and reasons."""
+
+import re
 
 import pytest
 
@@ -18,7 +21,7 @@ def test_matrix_cells(n, similarity, cell, strategy):
     rec = recommend_strategy(n, similarity)
     assert rec.cell == cell and rec.strategy == strategy
     assert rec.config["transfer.strategy"] == strategy and strategy in STRATEGIES
-    assert rec.reasons and all("L9" in r for r in rec.reasons)  # each cites the course
+    assert rec.reasons and all(r and not re.search(r"L\d{3,}", r) for r in rec.reasons)  # words
 
 
 def test_recommended_configs_are_valid_engine_configs():

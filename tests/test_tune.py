@@ -1,4 +1,4 @@
-"""Hyperparameter search: grid size (C-2 G2), sampling, GP-BO finds a known optimum, pruning."""
+"""Hyperparameter search: grid size, sampling, GP-BO finds a known optimum, pruning."""
 
 import math
 
@@ -19,7 +19,7 @@ def _objective(params, report):
 
 def test_grid_search_is_the_cartesian_product():
     trials = tune.grid_search(_objective, {"lr": [0.001, 0.01, 0.1], "wd": [1e-4, 1e-3, 1e-2]})
-    assert len(trials) == 9                                      # C-2 G2: 3 x 3 runs
+    assert len(trials) == 9  # a 3 x 3 grid
     assert {(t.params["lr"], t.params["wd"]) for t in trials} == {(a, b) for a in (0.001, 0.01, 0.1)
                                                                   for b in (1e-4, 1e-3, 1e-2)}
     best = tune.best_trial(trials)

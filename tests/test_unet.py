@@ -1,4 +1,4 @@
-"""UNet: the original network's sizes and parameter count (course D14, T16), its variants, the
+"""UNet: the original network's sizes and parameter count, its variants, the
 ResNet-34 encoder UNet against segmentation_models_pytorch's count, and PyTorch parity."""
 
 import functools
@@ -30,7 +30,7 @@ def test_original_unet_maps_572_to_388_with_31030658_parameters():
     params, shape = _shapes(model, 572, channels=1)
     assert shape == (1, 388, 388, 2)
     assert params == 31_030_658
-    # T16: widths 64..1024, four downsamplings; the head's input is 64 channels.
+    # The original UNet: widths 64..1024, four downsamplings; the head's input is 64 channels.
     assert model.level_widths() == (64, 128, 256, 512, 1024)
     # By hand: two 3x3 convs with bias per block, 2x2 up-convs with bias halving channels.
     widths = (64, 128, 256, 512, 1024)

@@ -1,4 +1,4 @@
-"""Upsampling ops and layers: the course's worked vectors (notes 2.7) and PyTorch parity."""
+"""Upsampling ops and layers: worked vectors and PyTorch parity."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""VOC AP, the three interpolations (notes D9/T10, peers §2.1-2.2), curves, F1 and the
+"""VOC AP, the three interpolations, curves, F1 and the
 padded-array adapter."""
 
 import numpy as np
@@ -79,7 +79,7 @@ def test_notes_d10_greedy_matching_duplicates_and_class_mismatch():
     np.testing.assert_allclose(recall, [0.5, 1, 1])
     np.testing.assert_allclose(precision, [1, 1, 2 / 3])
     assert result["mAP"] == 1.0
-    assert D.best_f1(precision[-1:], recall[-1:], [0.3])[0] == pytest.approx(0.8)  # D15
+    assert D.best_f1(precision[-1:], recall[-1:], [0.3])[0] == pytest.approx(0.8)
     dup = _dets([[0, 0, 10, 8], [0, 0, 10, 9]], [0.9, 0.8], [1, 1])
     recall, precision = D.voc_evaluate(gt, dup)["curves"][1]
     np.testing.assert_allclose(precision, [1, 0.5])  # second hit on car1 is a false positive

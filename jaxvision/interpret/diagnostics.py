@@ -1,5 +1,4 @@
-"""Diagnostics of a trained classifier on a labelled eval set (course C-1 "monitoring", C-3/4
-feature-class correlation).
+"""Diagnostics of a trained classifier on a labelled eval set.
 
 Accuracy says how often a model is wrong; these say between which classes (confusion matrix),
 on what (misclassified grid), whether the label rather than the model may be wrong (confident
@@ -28,7 +27,8 @@ import numpy as np
 from jaxvision import plots
 from jaxvision.metrics import calibration, classification
 
-# Course C-1 (4187, 4205, 3900, 3852): confidence > 0.95, review the top 20, 25 mistakes, seed 42.
+# A mistake made with confidence > 0.95 is a likely mislabelled example; the top 20 of them are a
+# review one can read through; 25 mistakes fill a 5x5 grid; seed 42 makes t-SNE reproducible.
 THRESHOLD, TOP_K, MAX_IMAGES, TSNE_SEED = 0.95, 20, 25, 42
 TITLES = {"pca": "PCA", "tsne": "t-SNE"}
 
@@ -163,7 +163,7 @@ def mislabelled_candidates(images, probs, labels, *, threshold: float = THRESHOL
                            path: str | None = None) -> dict[str, np.ndarray]:
     """Wrong predictions with confidence ``> threshold``, most confident first (as
     :func:`misclassified`): where a good model is sure of another class, the label is the
-    likelier culprit (course C-1's dataset cleaning), so these are reviewed first. The review
+    likelier culprit (dataset cleaning), so these are reviewed first. The review
     figure shows the ``top_k``."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold is a probability in [0, 1], got {threshold}")
@@ -290,7 +290,7 @@ def feature_class_correlation(features, labels, *, num_classes: int | None = Non
                               top: int = 16, class_names: Sequence[str] | None = None,
                               path: str | None = None) -> dict[str, np.ndarray]:
     """``correlation`` ``[D, K]``: Pearson correlation of each unit with each class indicator
-    (the features x one-hot block of ``corrcoef``, course C-3/4), 0 for constant units such as
+    (the features x one-hot block of ``corrcoef``), 0 for constant units such as
     dead ReLUs; ``top_units``: the ``top`` units with the largest ``|correlation|`` with any
     class. A unit strongly tied to one class is a class detector; many weak ones mean the
     code is distributed. The figure is a heatmap of the top units."""

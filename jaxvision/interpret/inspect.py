@@ -6,7 +6,7 @@ scaled on its own so weak channels stay visible) and :func:`save_grids` writes s
 side by side to a PNG with matplotlib's object API (no pyplot, no backend switch).
 
 * :func:`activation_stats`: mean, std and dead-ReLU fractions per layer over a batch, the
-  diagnosis of dead units and of signals that vanish or explode with depth (course C-1).
+  diagnosis of dead units and of signals that vanish or explode with depth.
 * :func:`se_gates`: the channel weights ``sigmoid(fc2(...))`` of every squeeze-and-excitation
   block, i.e. which channels each block keeps for this input.
 * :func:`maximize_activation`: gradient ascent on the input for one channel of any layer
@@ -62,7 +62,7 @@ def feature_maps(model: nn.Module, variables, x: jax.Array, layer: str, *, index
 
 def filters(model: nn.Module, variables, x: jax.Array, layer: str | None = None) -> np.ndarray:
     """The kernels of a conv ``layer`` (default: the first in call order) as one grid: RGB
-    tiles for a 3-channel input, the mean over input channels otherwise (course C-1)."""
+    tiles for a 3-channel input, the mean over input channels otherwise."""
     if layer is None:
         layer = next((n for n in layer_names(model, variables, x)
                       if np.ndim(_params(variables, n).get("kernel")) == 4), None)

@@ -1,4 +1,4 @@
-"""Autoencoder and VAE losses (course C-4): masked reconstruction, sparsity penalties,
+"""Autoencoder and VAE losses: masked reconstruction, sparsity penalties,
 SSIM and perceptual losses, the closed-form Gaussian KL, the (beta-)ELBO with KL annealing
 and the importance-weighted bound. Reconstruction MSE / L1 / BCE are
 :func:`jaxvision.losses.mse`, :func:`~jaxvision.losses.mae` and
@@ -31,15 +31,16 @@ def check_mask(mask, targets) -> jax.Array:
 
 
 def masked_mse(predictions, targets, mask) -> jax.Array:
-    """``sum M (x - x_hat)^2 / sum M`` over the pixels ``M = 1`` marks (the inpainting loss,
-    L11109-11114); 0 when the mask is empty."""
+    """``sum M (x - x_hat)^2 / sum M`` over the pixels ``M = 1`` marks (the inpainting loss:
+    only the pixels the network had to fill in are scored); 0 when the mask is empty."""
     m = check_mask(mask, targets)
     diff = jnp.asarray(predictions, jnp.float32) - jnp.asarray(targets, jnp.float32)
     return jnp.sum(m * diff ** 2) / jnp.maximum(jnp.sum(m), 1.0)
 
 
 def l1_activity(latent, *, weight: float = 1.0) -> jax.Array:
-    """Sparse-activation penalty ``weight * mean_n sum_j |z_nj|`` (L10587-10599)."""
+    """Sparse-activation penalty ``weight * mean_n sum_j |z_nj|`` (a sparse autoencoder: few
+    code units active per input)."""
     z = jnp.asarray(latent, jnp.float32)
     return weight * jnp.mean(jnp.sum(jnp.abs(z.reshape(z.shape[0], -1)), axis=-1))
 
@@ -104,7 +105,8 @@ def check_beta(beta) -> None:
 
 
 def kl_weight(step, *, beta: float = 1.0, warmup_steps: int = 0, cycle_steps: int = 0):
-    """KL annealing (L11522-11523): ``beta`` times a ramp from 0 to 1 over ``warmup_steps``
+    """KL annealing (a small KL weight early on keeps the code from collapsing onto the prior
+    before the decoder learns to use it): ``beta`` times a ramp from 0 to 1 over ``warmup_steps``
     (0: no ramp); with ``cycle_steps`` the ramp restarts every cycle (cyclical annealing,
     Fu et al. 2019)."""
     check_beta(beta)

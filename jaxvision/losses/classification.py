@@ -111,7 +111,7 @@ def focal_loss(logits: jax.Array, targets: jax.Array, *, gamma: float = 2.0,
 def class_weights_from_counts(counts, *, power: float = 1.0) -> np.ndarray:
     """Inverse-frequency class weights ``counts**-power`` normalised to sum to ``K``.
 
-    The course's recipe (C-1, 4109-4117): counts ``[10, 20, 70]`` give
+    Worked example: counts ``[10, 20, 70]`` give
     ``[1.826, 0.913, 0.261]``. ``power=0.5`` gives the softer inverse-square-root weighting.
     """
     counts = np.asarray(counts, np.float64)

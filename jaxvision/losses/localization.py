@@ -1,4 +1,4 @@
-"""Single-object localization losses (C-5): ``L = CE + λ · box_loss``, the box term masked by
+"""Single-object localization losses: ``L = CE + λ · box_loss``, the box term masked by
 ``has_box`` (images without an object teach only the class), and a λ schedule.
 
 Box losses on normalized xyxy boxes: ``"mse"`` (mean over the 4 coordinates, the course's
@@ -49,7 +49,7 @@ def localization_loss(class_logits, pred_boxes, labels, gt_boxes, has_box=None, 
 def box_weight_schedule(step, *, start: float = 1.0, end: float = 10.0,
                         ramp_steps: int = 1000) -> jax.Array:
     """λ rising linearly from ``start`` to ``end`` over ``ramp_steps``: classification first,
-    then localization (the notes' dynamic λ); ``ramp_steps=0`` is a constant ``end``."""
+    then localization (a dynamic λ); ``ramp_steps=0`` is a constant ``end``."""
     if ramp_steps <= 0:
         return jnp.asarray(end, jnp.float32)
     frac = jnp.clip(jnp.asarray(step, jnp.float32) / ramp_steps, 0.0, 1.0)

@@ -1,6 +1,6 @@
 """L1 and L2 weight penalties added to a loss, with the factor of 2 made explicit.
 
-The course (C-1, 3110) writes the L2 penalty as ``lambda * sum(w**2)``, whose gradient is
+The L2 penalty is usually written ``lambda * sum(w**2)``, whose gradient is
 ``2 * lambda * w``. PyTorch's ``weight_decay=wd`` and ``optax.add_decayed_weights(wd)`` add
 ``wd * w`` to the gradient, i.e. they equal the penalty ``(wd / 2) * sum(w**2)``. So
 ``l2_penalty(params, coefficient=lam)`` == ``weight_decay = 2 * lam``; use
@@ -44,7 +44,8 @@ def l2_penalty_for_weight_decay(params: Any, *, weight_decay: float, mask: Any =
 
 
 def l1_penalty(params: Any, *, coefficient: float, mask: Any = None) -> jax.Array:
-    """``coefficient * sum(|w|)`` over the (masked) leaves: promotes sparse weights (C-1, 3120-3130)."""
+    """``coefficient * sum(|w|)`` over the (masked) leaves: promotes sparse weights (its
+    gradient does not shrink with the weight, so small weights are driven to 0)."""
     leaves = _masked_leaves(params, mask)
     total = sum((jnp.sum(jnp.abs(p.astype(jnp.float32))) for p in leaves), jnp.float32(0))
     return coefficient * total

@@ -7,7 +7,7 @@ Sums run over the whole batch by default (one Dice per class over all pixels, th
 choice when a class is absent from some images); ``per_image=True`` computes one value per
 image and averages them.
 
-Smoothing (course C-5): ``Dice = (2 Σ p g + ε) / (Σ p + Σ g + ε)``; with ``squared=True`` the
+Smoothing: ``Dice = (2 Σ p g + ε) / (Σ p + Σ g + ε)``; with ``squared=True`` the
 denominator is ``Σ p² + Σ g² + ε``. With ε > 0, two empty masks give Dice 1 (loss 0).
 """
 
@@ -193,7 +193,8 @@ def pixel_focal_loss(logits: jax.Array, labels: jax.Array, *, gamma: float = 2.0
 
 def soft_iou(probs: jax.Array, targets: jax.Array, *, epsilon: float = 1e-6,
              per_image: bool = True) -> jax.Array:
-    """The course's smoothed binary IoU ``(Σpg + ε) / (Σp + Σg - Σpg + ε)`` (C-1, ε = 1e-6),
+    """The smoothed binary IoU ``(Σpg + ε) / (Σp + Σg - Σpg + ε)`` (ε = 1e-6: two empty
+    masks give 1, not 0/0),
     one value per image (``[B]``) by default, or one over the whole batch. On 0/1 masks it is
     the mask IoU: [[1,1],[0,0]] vs [[1,0],[1,0]] gives 0.33333356."""
     probs = jnp.asarray(probs, jnp.result_type(probs, jnp.float32))

@@ -166,5 +166,5 @@ def classification_report(labels, predictions, *, num_classes: int,
 
 
 def ensemble_probabilities(logits_per_model: jax.Array) -> jax.Array:
-    """Averages the softmax of ``[M, N, K]`` logits over the M models (C-1, 4217-4258)."""
+    """Averages the softmax of ``[M, N, K]`` logits over the M models (an ensemble's prediction)."""
     return jax.nn.softmax(logits_per_model.astype(jnp.float32), axis=-1).mean(0)

@@ -7,7 +7,8 @@ Interpolations of a precision/recall curve (recall ascending, in ranking order):
 * :func:`ap_eleven_point`: VOC2007, mean of ``p_interp`` at r = 0, 0.1, ..., 1. Thresholds are
   ``k / 10`` exactly; ``legacy_arange=True`` uses ``np.arange(0, 1.1, 0.1)`` as py-faster-rcnn
   does, whose 0.30000000000000004, 0.6000000000000001 and 0.7000000000000001 drop those points
-  when the recall is exactly 0.3, 0.6 or 0.7 (course notes D9, peers §2.2).
+  when the recall is exactly 0.3, 0.6 or 0.7 (a floating-point artefact, kept only to
+  reproduce numbers computed with that code).
 * :func:`ap_coco101`: pycocotools' 101-point rule (``searchsorted`` left, 0 past max recall).
 
 :func:`voc_evaluate` matches detections as py-faster-rcnn's ``voc_eval``: each detection takes

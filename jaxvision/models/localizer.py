@@ -1,8 +1,8 @@
-"""The course's single-object localizer (C-5): one backbone, two heads.
+"""The course's single-object localizer: one backbone, two heads.
 
 The backbone (any family built with ``num_classes=None``) gives ``pre_logits`` (its global
 average pool) and its deepest map. The class head is a Dense on the pooled vector; the box
-head keeps spatial information, as the notes ask: it flattens the deepest map, goes through
+head keeps spatial information: it flattens the deepest map, goes through
 ``box_hidden`` units with ReLU and ends in a **4-unit** layer: centre offsets from the image
 centre and log sizes, returned as the box ``xyxy`` in ``[0, 1]`` image coordinates. The output container is
 :class:`LocalizerOutput` (``class_logits [B, K]``, ``boxes [B, 4]``).

@@ -1,4 +1,4 @@
-"""The course's SimpleCNN (C-1, "Architectural Design Principles"): 94,986 params for RGB, 10 classes.
+"""The course's SimpleCNN (its "architectural design principles" example): 94,986 params for RGB, 10 classes.
 
 Three [Conv3x3 pad 1 -> BN -> ReLU -> MaxPool 2] blocks (32, 64, 128 channels), global average
 pooling, one linear layer (``head``). ``head="flatten"`` swaps GAP for flatten + linear, the

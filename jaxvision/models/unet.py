@@ -1,4 +1,4 @@
-"""UNet (Ronneberger et al. 2015) and the variants of course C-5: padded, attention gates,
+"""UNet (Ronneberger et al. 2015) and the variants the course discusses: padded, attention gates,
 residual blocks, nested (UNet++) skips, and a no-skip ablation.
 
 ``UNet(padding="valid", norm=None)`` (registered as ``unet_original``) is the paper's network:

@@ -1,4 +1,4 @@
-"""UNet size arithmetic: which inputs a UNet takes and what it returns (course C-5, notes D14).
+"""UNet size arithmetic: which inputs a UNet takes and what it returns.
 
 The original network (Ronneberger et al. 2015) uses unpadded ("valid") 3x3 convolutions: each
 block of two convolutions loses 4 pixels, each 2x2 max-pool halves the size and must see an

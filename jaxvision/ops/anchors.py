@@ -4,7 +4,8 @@ Anchors depend only on static shapes, so they are built once with numpy on the h
 jitted code as constants. Conventions (RetinaNet, Lin et al. 2017, and torchvision):
 
 * A level with stride ``s`` on an ``H x W`` image has a ``ceil(H/s) x ceil(W/s)`` grid, the
-  shape a stack of stride-2 convolutions with SAME padding produces (notes D8).
+  shape a stack of stride-2 convolutions with SAME padding produces (each halves the size,
+  rounding up).
 * Anchor size on a level is ``base_size * octave_scale``; an aspect ratio ``r`` is
   *height / width* (the course's convention): ``w = size / sqrt(r)``, ``h = size * sqrt(r)``, so
   the area ``size²`` is kept.

@@ -1,4 +1,4 @@
-"""Upsampling (course C-4, L10743-10905), NHWC and jit-safe, with PyTorch's conventions.
+"""Upsampling for decoders, NHWC and jit-safe, with PyTorch's conventions.
 
 * :func:`nearest_upsample`: ``out[k i + a, k j + b] = in[i, j]`` for ``0 <= a, b < k``.
 * :func:`bed_of_nails`: ``out[k i, k j] = in[i, j]``, every other pixel 0.

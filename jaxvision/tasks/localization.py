@@ -1,4 +1,4 @@
-"""Single-object localization (C-5): class of the image and one box, from a
+"""Single-object localization: class of the image and one box, from a
 :class:`~jaxvision.models.localizer.Localizer`.
 
 Targets: ``batch["label"]`` and the first object row (``boxes[:, 0]``, absolute pixels,
@@ -23,7 +23,7 @@ from jaxvision.tasks.base import Batch, Task, valid_weights
 class LocalizationTask(Task):
     num_classes: int
     box_loss: str = "smooth_l1"
-    box_weight: float = 5.0  # λ; the notes suggest 1-10
+    box_weight: float = 5.0  # λ, the box loss's weight against cross-entropy; 1-10 is usual
     metric_names = ("loss", "accuracy", "mean_iou", "iou50")
 
     def __post_init__(self):

@@ -1,5 +1,5 @@
-"""Semantic segmentation: per-pixel cross-entropy, optionally mixed with soft Dice (course C-5:
-``α Dice + (1 - α) CE``), on ``batch["mask"]`` (integer class per pixel); pixel accuracy per
+"""Semantic segmentation: per-pixel cross-entropy, optionally mixed with soft Dice
+(``α Dice + (1 - α) CE``), on ``batch["mask"]`` (integer class per pixel); pixel accuracy per
 batch and mIoU / mean Dice from a confusion matrix over the whole eval set; optionally
 foreground and per-class Dice/IoU (``per_class_metrics``) and the boundary F-score
 (``boundary_tolerance``, in pixels) of the whole set.

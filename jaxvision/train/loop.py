@@ -116,7 +116,10 @@ def train_and_evaluate(config, workdir: str, *, task: Task | None = None,
                        model: nn.Module | None = None, datasets: Datasets | None = None,
                        callbacks: Sequence[Callable] = ()) -> dict[str, Any]:
     """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints); returns the final
-    evaluation metrics plus ``step``, ``best_step`` and ``workdir``.
+    evaluation metrics plus ``step``, ``best_step``, ``epoch``, ``best_epoch`` and ``workdir``
+    (also written to ``summary.json``). Epochs are numbered from 1 everywhere: the log line
+    "epoch 1 step 22 ...", the ``epoch`` field of ``metrics.jsonl`` and ``summary.json``
+    (TensorBoard plots against the step, the same step as ``metrics.jsonl``).
 
     Objects may replace what the config names: ``task`` (default ``config.task``, e.g.
     classification: what the loss and the metrics are), ``model`` (default ``config.model``;
@@ -293,6 +296,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
         for epoch in range(step // steps_per_epoch, config.num_epochs):
             if loop.stopped_early:
                 break
+            number = epoch + 1  # epochs are numbered from 1 wherever they are shown
             for batch in datasets.train.epoch(epoch, start_step=step % steps_per_epoch):
                 _check_shape(batch, datasets.image_shape)
                 if hasattr(task, "check_batch"):  # host-side target checks (segmentation masks)
@@ -306,7 +310,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                 if step % config.log_every_steps == 0:
                     train_metrics = _mean_metrics(window)
                     window = []
-                    writer.write(step, train_metrics, split="train", epoch=epoch)
+                    writer.write(step, train_metrics, split="train", epoch=number)
                     progress.update(step, {k: train_metrics[k] for k in task.metric_names
                                            if k in train_metrics})
                 else:
@@ -325,12 +329,12 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                 check_finite(*pending)
                 pending = None
             if window:
-                writer.write(step, _mean_metrics(window), split="train", epoch=epoch)
+                writer.write(step, _mean_metrics(window), split="train", epoch=number)
                 window = []
             eval_metrics = evaluate_now()
             writer.write(step, {k[len("eval_"):]: v for k, v in eval_metrics.items()},
-                         split="eval", epoch=epoch)
-            info("epoch %d step %d %s", epoch + 1, step,
+                         split="eval", epoch=number)
+            info("epoch %d step %d %s", number, step,
                  " ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()))
             for callback in callbacks:
                 callback(step, state, eval_metrics)
@@ -355,12 +359,20 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                                   parallel, eval_step, info=info))
     checkpointer.close()
     summary = {**eval_metrics, "step": step, "best_step": best_step,
+               "epoch": _epoch_of(step, steps_per_epoch),
+               "best_epoch": None if best_step is None else _epoch_of(best_step, steps_per_epoch),
                "skipped_steps": loop.skipped_steps, "workdir": workdir}
     if primary:
         plot_curves(read_metrics(workdir), os.path.join(workdir, "curves.png"),
                     metrics=task.metric_names)
         write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     return summary
+
+
+def _epoch_of(step: int, steps_per_epoch: int) -> int:
+    """The 1-based number of the epoch that ``step`` (the count of steps done) falls in, the
+    numbering of ``metrics.jsonl``, the log lines and ``summary.json``."""
+    return -(-step // steps_per_epoch)
 
 
 def _silent(*args, **kwargs) -> None:

@@ -1,7 +1,7 @@
 """LR range test (Smith 2017; ``torch_lr_finder``): grow the LR exponentially, watch the loss.
 
 ``lr_i = start_lr * (end_lr / start_lr) ** (i / (num_steps - 1))`` (1e-7 -> 10 over 100 steps
-multiplies by 10**(8/99) = 1.2045 per step, C-2 5748-5768). The loss is smoothed with an
+multiplies by 10**(8/99) = 1.2045 per step). The loss is smoothed with an
 exponential moving average; the test stops early once the smoothed loss exceeds
 ``diverge_threshold`` times the best. The suggestion is the LR where the smoothed loss falls
 fastest (most negative slope against log LR, as ``torch_lr_finder``'s ``suggestion()``), looked

@@ -1,11 +1,12 @@
 """Training diagnostics as pure functions returning flat dicts, plus a logger and early stopping.
 
 * ``layer_grad_norms``: L2 norm of the gradient of each layer (parameter-tree node holding
-  leaves), to spot vanishing/exploding gradients (C-1, 2327-2333, 3686-3710).
+  leaves), to spot vanishing/exploding gradients.
 * ``update_ratios``: ``||update|| / ||param||`` per layer; about 1e-3 per step is healthy, much
   larger means the LR is too high for that layer, much smaller means it barely trains.
 * ``activation_stats``: mean, std and the fraction of dead ReLU units per captured activation.
-* ``weight_histograms``: per-layer histograms of the kernels (C-1, 2335-2341).
+* ``weight_histograms``: per-layer histograms of the kernels (weights that collapse to 0 or
+  spread out show there).
 * ``MonitoringLogger`` writes scalars to ``monitoring.jsonl`` and scalars + histograms to
   TensorBoard; ``EarlyStopping`` functions stop a run after ``patience`` evaluations without
   improvement.
@@ -164,7 +165,8 @@ def early_stopping_update(state: EarlyStoppingState, metric: float, *, step: int
     """Returns ``(state, improved, stop)``: save a checkpoint when ``improved``, stop when ``stop``.
 
     ``stop`` becomes True after ``patience`` consecutive evaluations that do not beat the best
-    by more than ``min_delta`` (C-1, 1959-2011: patience 10, reload the best at the end).
+    by more than ``min_delta``. A usual setting is patience 10, reloading the best checkpoint
+    at the end (the last ``patience`` evaluations are the ones that did not improve).
     """
     metric = float(metric)
     improved = metric < state.best - min_delta if mode == "min" else metric > state.best + min_delta

@@ -51,7 +51,8 @@ class MetricWriter:
 
     def write(self, step: int, metrics: dict[str, Any], *, split: str | None = None,
               **extra) -> None:
-        """One JSONL record (``{"step", "split", ..., "<metric>": value}``); TensorBoard tags
+        """One JSONL record (``{"step", "split", ..., "<metric>": value}``; the training loop
+        adds ``epoch``, numbered from 1 as in its log lines); TensorBoard tags
         are :func:`metric_name` ``(split, metric)``, e.g. ``eval_accuracy``: the name the log
         lines, ``summary.json`` and ``config.best_metric`` use. The step's internal flags
         (``INTERNAL_METRICS``, e.g. ``finite``) are not metrics and are left out."""

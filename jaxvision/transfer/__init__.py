@@ -1,5 +1,5 @@
-"""Transfer learning (C-3): strategies as configs, heads, adapters, BatchNorm modes,
-discriminative rates, gradual unfreezing, input adaptation and the course's strategy matrix.
+"""Transfer learning: strategies as configs, heads, adapters, BatchNorm modes, discriminative
+rates, gradual unfreezing, input adaptation and the data size x similarity strategy matrix.
 
 The engine runs every strategy from ``config.transfer`` (see :mod:`jaxvision.transfer.strategy`);
 the functions here also work on their own on any parameter tree and optax schedule.

@@ -1,4 +1,4 @@
-"""AdaBN (Li et al. 2016; C-3 L9469-9479): BatchNorm statistics recomputed on target-domain
+"""AdaBN (Li et al. 2016): BatchNorm statistics recomputed on target-domain
 data, with no gradient step.
 
 A colour or contrast shift moves each channel's activations by an affine map; BatchNorm with

@@ -1,4 +1,4 @@
-"""Heads for a pretrained backbone, their initialisations, and residual adapters (C-3 L9826-9911).
+"""Heads for a pretrained backbone, their initialisations, and residual adapters.
 
 A head reads the backbone's features (``num_classes=None``: ``pre_logits``, or the deepest map
 for the domain-adaptation head) and is named ``head`` in :class:`TransferModel`, so
@@ -15,7 +15,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-# Kaiming-normal, fan_out (C-3 L9880-9886: nn.init.kaiming_normal_(mode="fan_out")).
+# Kaiming-normal, fan_out (PyTorch's nn.init.kaiming_normal_(mode="fan_out"), as torchvision
+# initialises its ResNets): the ReLU gain keeps the activations' scale through new layers.
 kaiming_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
@@ -59,7 +60,8 @@ def _features(features, *, spatial: bool):
 
 
 class LinearHead(nn.Module):
-    """Dropout -> Dense (C-3 L9835-9842; dropout 0.5 for small, similar targets)."""
+    """Dropout -> Dense (dropout 0.5 for small, similar targets: a new head on few examples
+    overfits quickly)."""
 
     num_classes: int
     dropout_rate: float = 0.5
@@ -74,8 +76,8 @@ class LinearHead(nn.Module):
 
 
 class MLPHead(nn.Module):
-    """[Dense -> BatchNorm1d -> ReLU -> Dropout] per hidden width -> Dense (C-3 L9844-9858:
-    512, 256, dropout 0.3)."""
+    """[Dense -> BatchNorm1d -> ReLU -> Dropout] per hidden width -> Dense (default
+    widths 512, 256, dropout 0.3)."""
 
     num_classes: int
     hidden: Sequence[int] = (512, 256)
@@ -95,7 +97,7 @@ class MLPHead(nn.Module):
 
 
 class BottleneckHead(nn.Module):
-    """D -> D/2 -> ReLU -> D/4 -> ReLU -> classes (C-3 L9888-9900)."""
+    """D -> D/2 -> ReLU -> D/4 -> ReLU -> classes."""
 
     num_classes: int
     bias_init: Any = nn.initializers.zeros
@@ -112,7 +114,7 @@ class BottleneckHead(nn.Module):
 
 class DomainAdaptationHead(nn.Module):
     """Conv1x1(C -> C, identity init, zero bias) -> BatchNorm -> ReLU -> global average pool ->
-    Dense (C-3 L9860-9871, L9902-9909), on the backbone's deepest map."""
+    Dense, on the backbone's deepest map."""
 
     num_classes: int
     bias_init: Any = nn.initializers.zeros

@@ -1,5 +1,5 @@
 """Input adaptation: a grayscale target for an RGB source, other image sizes for a ViT, and
-normalization statistics of the target domain (C-3 L9324-9325, L10014-10018).
+normalization statistics of the target domain.
 
 ``init_from`` calls :func:`adapt_leaf` on a leaf whose source shape differs from the model's;
 it handles exactly two cases and every other mismatch still stops the run:

@@ -6,8 +6,8 @@ every optax schedule: timm's ``lr_scale`` only works through timm's own schedule
 2532), this works through any. For SGD, momentum, RMSprop, AdaGrad and Adam(W), whose updates
 are linear in the learning rate, scaling the update is exactly scaling the learning rate.
 
-* :func:`course_multipliers`: the course's per-stage preset (C-3 L9691-9713): stem base/10,
-  then base/8, /6, /4, /2 for the stages, the head at base.
+* :func:`course_multipliers`: a per-stage preset, stem base/10, then base/8, /6, /4, /2 for
+  the stages, the head at base: the early layers' generic features need the least change.
 * :func:`layer_decay_multipliers`: timm's ``param_groups_layer_decay``:
   ``decay ** (layer_max - layer_id)`` with timm's grouping (stem 0, block i -> i + 1, head last).
 """

@@ -1,10 +1,10 @@
-"""The course's size x similarity matrix (C-3 L9032-9450) as a function: which strategy, with
-which ``config.transfer`` settings, and why.
+"""The transfer-learning matrix (target data size x similarity to the source domain) as a
+function: which strategy, with which ``config.transfer`` settings, and why.
 
-The course gives two inconsistent size bands (L8997-9000: small = dozens to hundreds, large =
-thousands+; L9043-9054: small = hundreds to a few thousand, large = hundreds of thousands+).
-``large_from`` picks the boundary: 1000 labelled examples by default (the first band); pass
-``large_from=100_000`` for the second.
+Two size bands are in common use (small = dozens to hundreds, large = thousands+; or small =
+hundreds to a few thousand, large = hundreds of thousands+). ``large_from`` picks the
+boundary: 1000 labelled examples by default (the first band); pass ``large_from=100_000`` for
+the second.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 @dataclasses.dataclass(frozen=True)
 class Recommendation:
     """``cell``: (``"small"|"large"``, ``"similar"|"dissimilar"``); ``config``: dotted
-    overrides for the engine config; ``reasons``: the course's arguments with line numbers."""
+    overrides for the engine config; ``reasons``: why, in words."""
 
     cell: tuple[str, str]
     strategy: str
@@ -31,45 +31,45 @@ _CELLS = {
          "transfer.head_dropout": 0.5, "optimizer.name": "adam", "optimizer.learning_rate": 1e-3,
          "transfer.batch_norm_frozen": ()},
         ("few examples: fine-tuning millions of weights would overfit, so freeze the whole "
-         "backbone and train a new head only (L9123-9198)",
-         "a similar domain: the pretrained features already separate the classes (L9032-9121)",
+         "backbone and train a new head only",
+         "a similar domain: the pretrained features already separate the classes",
          "head: dropout 0.5 then one linear layer; Adam lr 1e-3, weight decay on the head, "
-         "early stopping, strong augmentation (L9155, L9157, L9174)",
-         "frozen BatchNorm (running statistics) suits a similar domain (L9787-9804)")),
+         "early stopping, strong augmentation: a small set overfits even a new head",
+         "frozen BatchNorm (running statistics) suits a similar domain: its statistics still "
+         "hold")),
     ("large", "similar"): Recommendation(
         ("large", "similar"), "gradual",
         {"transfer.strategy": "gradual", "transfer.lr_decay": "course",
          "transfer.head": "linear", "transfer.head_dropout": 0.3},
-        ("enough data to adapt the backbone without overfitting: multi-stage fine-tuning "
-         "(L9200-9282)",
+        ("enough data to adapt the backbone without overfitting: multi-stage fine-tuning",
          "phase 1 head only, then unfreeze from the last block backwards with a smaller LR than "
-         "the head (L9230)",
-         "full fine-tuning with discriminative rates, early layers slowest (L9251-9255, "
-         "L9691-9713)",
-         "reset optimizer state when a stage is unfrozen (L9269-9272); head dropout 0.2-0.3 "
-         "(L9267)")),
+         "the head, so the pretrained features are adjusted, not overwritten",
+         "full fine-tuning with discriminative rates, early layers slowest: "
+         "their generic edges and textures need the least change",
+         "reset optimizer state when a stage is unfrozen (no stale momentum); head dropout "
+         "0.2-0.3, less than for a small set")),
     ("small", "dissimilar"): Recommendation(
         ("small", "dissimilar"), "last_fraction",
         {"transfer.strategy": "last_fraction", "transfer.fraction": 0.4,
          "transfer.head": "domain_adaptation", "transfer.batch_norm_train": (".",)},
         ("early layers hold generic edges and textures that still transfer; later layers are "
          "source-specific: freeze the first 50-70% and retrain (or re-initialise, "
-         "transfer.reinit_last_blocks) the rest (L9284-9366, L9312)",
+         "transfer.reinit_last_blocks) the rest",
          "heavy regularisation: dropout 0.5-0.7, strong weight decay, early stopping with low "
-         "patience (L9317)",
+         "patience: few examples of a new domain overfit fast",
          "grayscale inputs: a summed stem kernel; normalise with the target's statistics "
-         "(L9324-9325)",
-         "an adaptation layer between backbone and head (1x1 conv or bottleneck, L9341-9345)",
-         "dissimilar domain: let BatchNorm statistics follow the target (L9787-9804)",
-         "compare against a from-scratch baseline to detect negative transfer (L9353-9357)")),
+         "(the source's mean and std do not describe it)",
+         "an adaptation layer between backbone and head (1x1 conv or bottleneck)",
+         "dissimilar domain: let BatchNorm statistics follow the target",
+         "compare against a from-scratch baseline to detect negative transfer")),
     ("large", "dissimilar"): Recommendation(
         ("large", "dissimilar"), "full",
         {"transfer.strategy": "full", "transfer.lr_decay": ""},
         ("with much data and a distant domain the source features help little: train from "
-         "scratch (option A, L9368-9450)",
+         "scratch (option A)",
          "or keep only the early pretrained blocks, re-initialise the rest "
-         "(transfer.reinit_last_blocks) and give new layers a higher LR (option B, L9368-9450)",
-         "or pretrain in sequence through intermediate domains (option C, L9368-9450)")),
+         "(transfer.reinit_last_blocks) and give new layers a higher LR (option B)",
+         "or pretrain in sequence through intermediate domains (option C)")),
 }
 
 

@@ -2,11 +2,11 @@
 into what the engine already runs: frozen leaves (``Freeze``), per-leaf learning-rate
 multipliers, stage start steps for gradual unfreezing, and ``init_dont_load`` regexes.
 
-``config.transfer.strategy`` (C-3 L8885-8976, L9123-9450):
+``config.transfer.strategy``:
 
 * ``""``: nothing beyond ``config.trainable`` / ``config.frozen`` (full training);
 * ``"feature_extraction"``: only the head group (and adapters) train;
-* ``"stages"``: the stages named in ``stages`` (e.g. ``("layer3", "layer4")``, C-3 L9603) and
+* ``"stages"``: the stages named in ``stages`` (e.g. ``("layer3", "layer4")``) and
   the head group train;
 * ``"top_k"``: the last ``top_k`` stages and the head group train;
 * ``"last_fraction"``: the last ``fraction`` of the layers (kernel-holding modules in call
@@ -20,7 +20,8 @@ multipliers, stage start steps for gradual unfreezing, and ``init_dont_load`` re
 ``lr_decay``: ``"course"`` (stem /10, stages /8, /6, /4, /2, head 1) or ``"layer"`` (timm's
 layer decay ``layer_decay ** (layer_max - layer_id)``), scaled after the optimizer so any
 schedule keeps them. ``reinit_last_blocks``: the last n blocks keep their fresh
-initialisation when ``init_from`` loads the rest (dissimilar domains, C-3 L9306-9312).
+initialisation when ``init_from`` loads the rest (dissimilar domains: the last blocks'
+source-specific features would mislead more than help).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Gradual unfreezing (ULMFiT; C-3 L9632-9689): stages join the training one after another,
-each with fresh optimizer state (C-3 L9269-9272: reset momentum and Adam moments on unfreezing).
+"""Gradual unfreezing (ULMFiT, Howard & Ruder 2018): stages join the training one after
+another, each with fresh optimizer state (momentum and Adam moments start from zero when a
+stage joins, rather than from whatever they held while it was frozen).
 
 Every stage gets its own copy of the optimizer (``optax.multi_transform``), built with a
 learning rate of 1 and no schedule; until the stage's step comes its updates are zero and its
