@@ -197,3 +197,26 @@ def test_user_errors_exit_2_with_one_line_and_no_workdir(tmp_path, args, message
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], done.stderr[-2000:]
     assert "Traceback" not in done.stderr and not workdir.exists()
+
+
+def test_cluster_runs_set_the_heartbeat_timeout(monkeypatch):
+    """On a cluster (a coordinator address is set) the CLI initializes jax.distributed once,
+    with $JAXVISION_HEARTBEAT_TIMEOUT as the heartbeat timeout; a bad value is a usage error."""
+    import jax
+
+    calls = []
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: bool(calls))
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:12345")
+    monkeypatch.setenv("JAXVISION_HEARTBEAT_TIMEOUT", "10")
+    cli.maybe_initialize_distributed()
+    cli.maybe_initialize_distributed()  # already joined: not again
+    assert calls == [{"heartbeat_timeout_seconds": 10}]
+    calls.clear()
+    monkeypatch.delenv("JAXVISION_HEARTBEAT_TIMEOUT")
+    cli.maybe_initialize_distributed()
+    assert calls == [{}]  # JAX's own default
+    calls.clear()
+    monkeypatch.setenv("JAXVISION_HEARTBEAT_TIMEOUT", "ten")
+    with pytest.raises(cli.UsageError, match="positive number of seconds"):
+        cli.maybe_initialize_distributed()
