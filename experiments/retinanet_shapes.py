@@ -63,6 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.quick = False
     config.ablation = False
     config.main = True  # False with ablation=True: the ablation alone
+    config.ablation_variants = tuple(ABLATION)  # a subset of ABLATION's names
     config.ablation_epochs = 3
     config.ablation_train = 2000
     return config
@@ -150,7 +151,8 @@ def main(config, workdir: str) -> dict:
     if quick:  # 12 steps per epoch: a shorter warm-up than the full run's 50 steps
         config.num_epochs = min(config.num_epochs, 3)
         config.optimizer.warmup_steps = min(config.optimizer.warmup_steps, 10)
-    extras = ("quick", "ablation", "main", "num_train", "ablation_epochs", "ablation_train")
+    extras = ("quick", "ablation", "main", "num_train", "ablation_epochs", "ablation_train",
+              "ablation_variants")
     run_config = ml_collections.ConfigDict({k: v for k, v in config.items() if k not in extras})
     runs, results, times = {}, {}, {}
 
@@ -178,7 +180,11 @@ def main(config, workdir: str) -> dict:
         ablation_config.num_epochs = 1 if quick else config.ablation_epochs
         n_train = num_train if quick else config.ablation_train
         names = []
-        for name, (task_changes, model_changes) in ABLATION.items():
+        unknown = set(config.ablation_variants) - set(ABLATION)
+        if unknown:
+            raise ValueError(f"unknown ablation variants {sorted(unknown)}; known: {list(ABLATION)}")
+        for name in config.ablation_variants:
+            task_changes, model_changes = ABLATION[name]
             train_run(name, _variant(ablation_config, task_changes, model_changes), n_train)
             names.append(name)
         plot_curves(os.path.join(workdir, "ablation.png"), {n: runs[n] for n in names})
