@@ -78,3 +78,7 @@ def test_unet_segmentation_experiment_quick(tmp_path):
     assert (tmp_path / "report.md").exists()
     assert sorted(p.name for p in tmp_path.glob("overlays_*.png")) == [
         "overlays_losses_tiny64.png", "overlays_skips.png", "overlays_valid.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png") if not p.name.startswith("overlays_")) == [
+        "curves_losses_tiny64.png", "curves_skips.png", "seeds_losses_tiny64.png",
+        "seeds_skips.png"]
+    assert len(results["skips"]["unet_noskip"]["boundary_f"]) == config.seeds == 1
