@@ -29,19 +29,20 @@ from jaxvision import cli
 from jaxvision import augment as A
 
 PHOTO_OPS = ("flip", "vflip", "crop", "random_resized_crop", "rotate", "translate", "shear",
-             "zoom", "elastic", "color_jitter", "brightness", "contrast", "saturation", "hue",
-             "grayscale", "channel_permutation", "gaussian_noise", "salt_and_pepper", "blur",
-             "sharpen", "posterize", "solarize", "equalize", "autocontrast", "invert", "cutout",
-             "random_erasing", "randaugment", "trivialaugment")
+             "zoom", "elastic", "perspective", "color_jitter", "brightness", "contrast",
+             "saturation", "hue", "grayscale", "channel_permutation", "gaussian_noise",
+             "salt_and_pepper", "blur", "sharpen", "posterize", "solarize", "equalize",
+             "autocontrast", "invert", "cutout", "random_erasing", "randaugment",
+             "trivialaugment", "autoaugment")
 SHAPES_OPS = ("flip", "crop", "random_resized_crop", "rotate", "translate", "shear", "zoom",
-              "affine", "elastic")
+              "affine", "elastic", "perspective")
 # Options that make each op visible in every column (probabilities at 1 where useful).
 GALLERY_OPTIONS = {
     "flip": dict(probability=1.0), "vflip": dict(probability=1.0),
     "crop": dict(padding=16), "rotate": dict(degrees=30.0), "translate": dict(fraction=(0.2, 0.2)),
     "shear": dict(shear_x=0.3, shear_y=0.3), "zoom": dict(scale=(0.7, 1.3)),
     "affine": dict(degrees=20.0, translate=(0.1, 0.1), scale=(0.8, 1.2), shear_x=0.2),
-    "elastic": dict(alpha=40.0, sigma=4.0),
+    "elastic": dict(alpha=40.0, sigma=4.0), "perspective": dict(probability=1.0),
     "color_jitter": dict(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1),
     "grayscale": dict(probability=1.0), "gaussian_noise": dict(std=0.08),
     "salt_and_pepper": dict(amount=0.05), "blur": dict(sigma=(1.0, 2.5)),

@@ -39,6 +39,7 @@ RANDOM_OPS = {
     "shear": dict(shear_x=0.3, shear_y=0.2),
     "zoom": dict(scale=(0.7, 1.3)),
     "elastic": dict(alpha=8.0, sigma=2.0),
+    "perspective": dict(distortion_scale=0.5, probability=1.0),
     "color_jitter": dict(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1),
     "brightness": dict(),
     "contrast": dict(),
@@ -59,6 +60,7 @@ RANDOM_OPS = {
     "random_erasing": dict(probability=1.0),
     "randaugment": dict(num_ops=2, magnitude=9.0),
     "trivialaugment": dict(),
+    "autoaugment": dict(policy="svhn"),  # mostly likely steps: different keys differ
 }
 
 

@@ -4,16 +4,18 @@ Per-sample ops are ``op(key, sample, **options) -> sample`` where a sample is an
 ``[H, W, C]`` (float, [0, 1]) or a dict of ``jaxvision.data.schema`` keys (``"image"`` plus
 ``"boxes"``/``"boxes_valid"``, ``"mask"``, ``"instance_masks"``...); geometric ops move every
 key with the image through one rule table (``core.RULES``), and an unknown key is an error.
-``apply_per_example`` vmaps an op over a batch with one key per example;
+Policies: RandAugment, TrivialAugment and AutoAugment (``autoaugment``: the ImageNet, CIFAR-10
+and SVHN policies). ``apply_per_example`` vmaps an op over a batch with one key per example;
 ``build(config, num_classes=...)`` gives the training engine's ``augment_fn(key, batch) -> batch``.
 """
 
+from jaxvision.augment.auto_augment import (AUTOAUGMENT_OPS, AUTOAUGMENT_POLICIES, autoaugment)
 from jaxvision.augment.core import apply_per_example
 from jaxvision.augment.geometric import (
     affine, affine_matrix, center_crop_resize, crop_and_resize, flip_left_right, flip_up_down,
-    random_affine, random_elastic, random_flip_left_right, random_flip_up_down, random_pad_crop,
-    random_resized_crop, random_rotate, random_shear, random_translate, random_zoom,
-    sample_crop_box)
+    perspective, perspective_coeffs, random_affine, random_elastic, random_flip_left_right,
+    random_flip_up_down, random_pad_crop, random_perspective, random_resized_crop, random_rotate,
+    random_shear, random_translate, random_zoom, sample_crop_box, sample_perspective_points)
 from jaxvision.augment.mixing import (
     MixedBatch, cutmix, cutmix_batch, cutmix_box, cutout_mask, mix_targets, mixed_cross_entropy,
     mixup, mixup_batch, mixup_or_cutmix_batch, random_cutout, random_erasing, sample_lambda)
@@ -32,6 +34,8 @@ from jaxvision.augment.policies import (
     trivialaugment)
 
 __all__ = [
+    "AUTOAUGMENT_OPS", "AUTOAUGMENT_POLICIES", "autoaugment", "perspective", "perspective_coeffs",
+    "random_perspective", "sample_perspective_points",
     "CIFAR10_MEAN", "CIFAR10_STD", "EVAL_OPS", "build_eval", "IMAGENET_MEAN", "IMAGENET_STD", "MixedBatch", "OPS",
     "PRESETS", "RANDAUGMENT_OPS", "register_op", "register_preset", "TRIVIALAUGMENT_OPS", "adjust_brightness", "adjust_contrast",
     "adjust_hue", "adjust_saturation", "adjust_sharpness", "affine", "affine_matrix",

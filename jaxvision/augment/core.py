@@ -245,13 +245,31 @@ def mask_boxes(instance_masks: jax.Array, valid: jax.Array) -> tuple[jax.Array, 
     return jnp.where(valid[:, None], boxes, 0.0), valid
 
 
+def check_interpolation(interpolation: str) -> str:
+    if interpolation not in ("bilinear", "nearest"):
+        raise ValueError(f"interpolation must be 'bilinear' or 'nearest'; got {interpolation!r}")
+    return interpolation
+
+
+def sample_image(image: jax.Array, x: jax.Array, y: jax.Array, *, fill: float,
+                 interpolation: str = "bilinear") -> jax.Array:
+    """The image at ``x, y``: bilinear, or nearest (torchvision's ``InterpolationMode.NEAREST``,
+    which its AutoAugment family uses by default); outside taps read ``fill``."""
+    if check_interpolation(interpolation) == "nearest":
+        return sample_nearest(image, x, y, fill=jnp.asarray(fill, image.dtype))
+    return sample_bilinear(image, x, y, fill=fill)
+
+
 def warp_affine(sample: dict, inverse: jax.Array, *, out_height: int, out_width: int,
-                fill: float, mask_fill: int, min_box_size: float) -> dict:
+                fill: float, mask_fill: int, min_box_size: float,
+                interpolation: str = "bilinear") -> dict:
     """Warps every entry of a sample dict by one affine map.
 
     ``inverse`` (3x3) maps output coordinates to input coordinates; images are sampled
-    bilinearly, masks by nearest neighbour, boxes are moved by the forward map and clipped.
+    bilinearly (or by nearest neighbour with ``interpolation='nearest'``), masks by nearest
+    neighbour, boxes are moved by the forward map and clipped.
     """
+    check_interpolation(interpolation)
     grid = output_grid(out_height, out_width) @ inverse.T
     x, y = grid[..., 0], grid[..., 1]
 
@@ -260,7 +278,8 @@ def warp_affine(sample: dict, inverse: jax.Array, *, out_height: int, out_width:
         return clip_boxes(moved, valid, height=out_height, width=out_width,
                           min_box_size=min_box_size)
 
-    return move(sample, image=lambda im: sample_bilinear(im, x, y, fill=fill),
+    return move(sample, image=lambda im: sample_image(im, x, y, fill=fill,
+                                                      interpolation=interpolation),
                 nearest=lambda m, f: sample_nearest(m, x, y, fill=f), boxes=boxes,
                 mask_fill=mask_fill)
 

@@ -1,4 +1,4 @@
-"""Geometric ops: flips, crops, affine warps, elastic deformation.
+"""Geometric ops: flips, crops, affine and perspective warps, elastic deformation.
 
 Each op takes ``(key, sample, **options)`` where ``sample`` is an image ``[H, W, C]`` or a dict
 of schema keys (see ``core``); every op moves all keys through ``core.move`` and its rule table,
@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvision.augment.core import (
-    as_pair, check_probability, clip_boxes, from_dict, maybe, move, output_grid, sample_nearest,
-    sample_op, sample_bilinear, to_dict, uniform, warp_affine)
+    as_pair, check_interpolation, check_probability, clip_boxes, from_dict, maybe, move,
+    output_grid, sample_image, sample_nearest, sample_op, sample_bilinear, to_dict, uniform,
+    warp_affine)
 
 # --------------------------------------------------------------------------------------------
 # Flips
@@ -407,3 +408,137 @@ def random_elastic(key, sample, *, alpha: float = 34.0, sigma: float = 4.0, fill
     return move(sample, image=lambda im: sample_bilinear(im, x, y, fill=fill),
                 nearest=lambda m, f: sample_nearest(m, x, y, fill=f), boxes=boxes,
                 mask_fill=mask_fill)
+
+
+# --------------------------------------------------------------------------------------------
+# Perspective
+# --------------------------------------------------------------------------------------------
+
+
+def _normalizer(points: jax.Array) -> jax.Array:
+    """The 3x3 similarity that moves ``points [4, 2]`` to their centroid and scales their mean
+    distance from it to sqrt(2) (Hartley's normalisation: keeps the float32 solve well posed)."""
+    centre = points.mean(axis=0)
+    spread = jnp.sqrt(((points - centre) ** 2).sum(-1)).mean()
+    s = jnp.sqrt(2.0) / jnp.maximum(spread, 1e-6)
+    zero, one = jnp.zeros_like(s), jnp.ones_like(s)
+    return jnp.stack([jnp.stack([s, zero, -s * centre[0]]),
+                      jnp.stack([zero, s, -s * centre[1]]),
+                      jnp.stack([zero, zero, one])])
+
+
+def perspective_coeffs(startpoints, endpoints) -> jax.Array:
+    """The homography of torchvision's ``_get_perspective_coeffs``, as 8 coefficients.
+
+    ``(a, b, c, d, e, f, g, h)`` map each of the 4 ``endpoints`` (output) to its ``startpoint``
+    (input): ``x_in = (a x + b y + c) / (g x + h y + 1)``, ``y_in = (d x + e y + f) / (g x + h y
+    + 1)``. torchvision solves the raw 8x8 system by least squares in float64; here it is solved
+    exactly in float32 on normalised points and mapped back, which traces, jits and vmaps.
+    """
+    start = jnp.asarray(startpoints, jnp.float32).reshape(4, 2)
+    end = jnp.asarray(endpoints, jnp.float32).reshape(4, 2)
+    norm_start, norm_end = _normalizer(start), _normalizer(end)
+    s = start @ norm_start[:2, :2].T + norm_start[:2, 2]
+    e = end @ norm_end[:2, :2].T + norm_end[:2, 2]
+    zeros, ones = jnp.zeros(4), jnp.ones(4)
+    ex, ey, sx, sy = e[:, 0], e[:, 1], s[:, 0], s[:, 1]
+    rows_x = jnp.stack([ex, ey, ones, zeros, zeros, zeros, -sx * ex, -sx * ey], -1)
+    rows_y = jnp.stack([zeros, zeros, zeros, ex, ey, ones, -sy * ex, -sy * ey], -1)
+    a = jnp.stack([rows_x, rows_y], 1).reshape(8, 8)
+    b = jnp.stack([sx, sy], 1).reshape(8)
+    h = jnp.append(jnp.linalg.solve(a, b), 1.0).reshape(3, 3)
+    full = jnp.linalg.inv(norm_start) @ h @ norm_end
+    return (full / full[2, 2]).reshape(-1)[:8]
+
+
+def perspective_matrix(coeffs) -> jax.Array:
+    """The 3x3 matrix of 8 perspective coefficients (output -> input, like the coefficients)."""
+    return jnp.append(jnp.asarray(coeffs, jnp.float32), 1.0).reshape(3, 3)
+
+
+def _project(points: jax.Array, matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(x, y)`` of ``matrix @ (x, y, 1)`` after the perspective division."""
+    mapped = points @ matrix.T
+    return mapped[..., 0] / mapped[..., 2], mapped[..., 1] / mapped[..., 2]
+
+
+def perspective(sample, *, startpoints, endpoints, fill: float = 0.0, mask_fill: int = 0,
+                min_box_size: float = 1.0, interpolation: str = "bilinear"):
+    """torchvision's ``perspective(startpoints, endpoints)``: the image is warped so that each
+    start point lands on its end point (corners as ``[[x, y], ...]``, torchvision's pixel
+    indices); output size = input size.
+
+    Output pixel centres go through ``perspective_coeffs`` to the input and are sampled there
+    (bilinear by default, as ``RandomPerspective``), masks by nearest neighbour (``mask_fill``,
+    instance masks 0). Taps outside the image read ``fill``, as in the affine ops; this equals
+    torchvision wherever all four taps lie inside, while in the one-pixel seam at the warped
+    border torchvision blends ``mask * sampled + (1 - mask) * fill`` and so weights the image
+    part twice. Each box's 4 corners are mapped by the
+    forward homography; the box becomes their extent, clipped to the image and marked invalid
+    when thinner than ``min_box_size`` (as the affine ops; with instance masks, the moved masks'
+    own boxes).
+    """
+    check_interpolation(interpolation)
+    d, was_array = to_dict(sample)
+    height, width = d["image"].shape[:2]
+    inverse = perspective_matrix(perspective_coeffs(startpoints, endpoints))
+    x, y = _project(output_grid(height, width), inverse)
+    # Points on the line that the map sends to infinity (a zero denominator) are outside.
+    finite = jnp.isfinite(x) & jnp.isfinite(y)
+    x = jnp.clip(jnp.where(finite, x, -1.0), -1.0, width + 1.0)
+    y = jnp.clip(jnp.where(finite, y, -1.0), -1.0, height + 1.0)
+    forward = jnp.linalg.inv(inverse)
+
+    def boxes(b, valid):
+        x1, y1, x2, y2 = (b[..., i] for i in range(4))
+        corners = jnp.stack([jnp.stack([x1, y1, jnp.ones_like(x1)], -1),
+                             jnp.stack([x2, y1, jnp.ones_like(x1)], -1),
+                             jnp.stack([x2, y2, jnp.ones_like(x1)], -1),
+                             jnp.stack([x1, y2, jnp.ones_like(x1)], -1)], axis=-2)  # [N, 4, 3]
+        cx, cy = _project(corners, forward)
+        moved = jnp.stack([cx.min(-1), cy.min(-1), cx.max(-1), cy.max(-1)], axis=-1)
+        moved = jnp.where(jnp.isfinite(moved), moved, 0.0)
+        return clip_boxes(moved, valid, height=height, width=width, min_box_size=min_box_size)
+
+    out = move(d, image=lambda im: sample_image(im, x, y, fill=fill, interpolation=interpolation),
+               nearest=lambda m, f: sample_nearest(m, x, y, fill=f), boxes=boxes,
+               mask_fill=mask_fill)
+    return from_dict(out, was_array)
+
+
+def sample_perspective_points(key, *, height: int, width: int, distortion_scale: float = 0.5):
+    """torchvision ``RandomPerspective``'s corners: ``(startpoints, endpoints)`` as ``[4, 2]``.
+
+    Start points are the corner pixels ``(0, 0), (W-1, 0), (W-1, H-1), (0, H-1)``; each end
+    point moves its corner inwards by a whole number of pixels drawn uniformly below
+    ``int(distortion_scale * (W // 2)) + 1`` horizontally (likewise vertically).
+    """
+    check_probability(distortion_scale, "distortion_scale")
+    bound_h = int(distortion_scale * (height // 2)) + 1
+    bound_w = int(distortion_scale * (width // 2)) + 1
+    low = np.array([[0, 0], [width - bound_w, 0], [width - bound_w, height - bound_h],
+                    [0, height - bound_h]], np.int32)
+    high = np.array([[bound_w, bound_h], [width, bound_h], [width, height],
+                     [bound_w, height]], np.int32)
+    end = jax.random.randint(key, (4, 2), low, high)
+    start = jnp.asarray([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    return start, end
+
+
+@sample_op
+def random_perspective(key, sample, *, distortion_scale: float = 0.5, probability: float = 0.5,
+                       fill: float = 0.0, mask_fill: int = 0, min_box_size: float = 1.0,
+                       interpolation: str = "bilinear"):
+    """torchvision ``RandomPerspective(distortion_scale, p)``: with ``probability``, each image
+    corner moves inwards by up to ``distortion_scale`` times half the image size (see
+    ``sample_perspective_points``) and the image, masks and boxes follow the homography
+    (``perspective``). ``distortion_scale=0`` is the identity."""
+    check_probability(probability)
+    check_interpolation(interpolation)
+    height, width = sample["image"].shape[:2]
+    key_coin, key_points = jax.random.split(key)
+    start, end = sample_perspective_points(key_points, height=height, width=width,
+                                           distortion_scale=distortion_scale)
+    return maybe(key_coin, probability, lambda s: perspective(
+        s, startpoints=start, endpoints=end, fill=fill, mask_fill=mask_fill,
+        min_box_size=min_box_size, interpolation=interpolation), sample)

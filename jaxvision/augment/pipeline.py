@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import jax
 
-from jaxvision.augment import geometric, mixing, photometric, policies
+from jaxvision.augment import auto_augment, geometric, mixing, photometric, policies
 from jaxvision.augment.core import apply_per_example, image_op
 
 
@@ -59,6 +59,7 @@ _OPS: dict[str, OpSpec] = {
     "shear": OpSpec(geometric.random_shear),
     "zoom": OpSpec(geometric.random_zoom),
     "elastic": OpSpec(geometric.random_elastic),
+    "perspective": OpSpec(geometric.random_perspective),
     # photometric
     "color_jitter": OpSpec(photometric.random_color_jitter),
     "brightness": OpSpec(photometric.random_brightness),
@@ -83,6 +84,7 @@ _OPS: dict[str, OpSpec] = {
     # policies
     "randaugment": OpSpec(policies.randaugment),
     "trivialaugment": OpSpec(policies.trivialaugment),
+    "autoaugment": OpSpec(auto_augment.autoaugment),
     # batch ops
     "mixup": OpSpec(mixing.mixup_batch, batch=True),
     "cutmix": OpSpec(mixing.cutmix_batch, batch=True),
@@ -110,6 +112,12 @@ _PRESETS: dict[str, dict] = {
     "course_eval": {"ops": ["center_crop", "normalize"], "center_crop_crop_fraction": 224 / 256},
     "randaugment": {"ops": ["random_resized_crop", "flip", "randaugment", "normalize"]},
     "trivialaugment": {"ops": ["random_resized_crop", "flip", "trivialaugment", "normalize"]},
+    # AutoAugment's learned policies (torchvision's AutoAugmentPolicy): ImageNet after the
+    # crop and flip, CIFAR-10 after the CIFAR pad-crop and flip.
+    "autoaugment": {"ops": ["random_resized_crop", "flip", "autoaugment", "normalize"],
+                    "autoaugment_policy": "imagenet"},
+    "cifar_autoaugment": {"ops": ["crop", "flip", "autoaugment", "normalize"],
+                          "autoaugment_policy": "cifar10", **_CIFAR_NORMALIZE},
     # Detection/segmentation-safe geometry (boxes and masks follow).
     "detection": {"ops": ["flip", "zoom", "translate", "color_jitter"]},
 }
@@ -154,6 +162,12 @@ _RANGES: dict[str, tuple[float, float]] = {
     "salt_and_pepper.amount": (0, 1), "salt_and_pepper.salt_fraction": (0, 1),
     "gaussian_noise.std": (0, math.inf),
     "cutout.num_holes": (0, math.inf), "cutout.length": (0, math.inf),
+    "perspective.distortion_scale": (0, 1),
+}
+# Options that take one of a few names (a string outside them stops at build time too).
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "autoaugment.policy": tuple(auto_augment.AUTOAUGMENT_POLICIES),
+    "interpolation": ("bilinear", "nearest"),
 }
 # Options where a single number v means the range (-v, v): that number must be >= 0.
 _SYMMETRIC = ("rotate.degrees", "affine.degrees", "color_jitter.hue", "hue.delta")
@@ -161,6 +175,10 @@ _SYMMETRIC = ("rotate.degrees", "affine.degrees", "color_jitter.hue", "hue.delta
 
 def _check_range(op_name: str, option: str, value, key: str) -> None:
     name = f"{op_name}.{option}"
+    choices = _CHOICES.get(name, _CHOICES.get(option))
+    if choices is not None and isinstance(value, str) and value not in choices:
+        raise ValueError(f"config key {key!r}: {option} must be one of {', '.join(choices)}; "
+                         f"got {value!r}")
     bounds = _RANGES.get(name, _RANGES.get(option))
     if bounds is None:
         return

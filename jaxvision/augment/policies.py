@@ -1,4 +1,5 @@
-"""Policies: compose, random-apply, random-choice, RandAugment and TrivialAugment.
+"""Policies: compose, random-apply, random-choice, RandAugment and TrivialAugment
+(AutoAugment's learned policies are in ``auto_augment``).
 
 Policies combine per-sample ops ``op(key, sample) -> sample`` (bind options with
 ``functools.partial``) into another such op, so they nest and vmap like any single op. Branch
