@@ -9,7 +9,10 @@ N(0, 0.01) kernels and zero biases, except the class logits' bias, the prior
 ``__call__`` returns per-level tuples, in torchvision's order within a level (row, column,
 anchor; classes last): ``class_logits [B, h*w*A, K]``, ``box_deltas [B, h*w*A, 4]`` and the
 matching ``anchors [h*w*A, 4]`` (xyxy pixels, host constants), plus ``image_size`` ``[2]``
-(H, W) so that post-processing can clip boxes. Anchors default to torchvision's: sizes
+(H, W) so that post-processing can clip boxes. A single-level detector without a pyramid is
+``in_levels=("c4",), extra=None`` and one tuple holding every anchor size: the neck is then a
+1x1 projection and a 3x3 conv of that one map, with no top-down path
+(``experiments/fpn_ablation.py``). Anchors default to torchvision's: sizes
 ``(x, int(x 2^(1/3)), int(x 2^(2/3)))`` for x in 32..512, ratios 0.5/1/2 (height/width),
 corners rounded, cell corners on the grid (offset 0), stride ``image // grid``.
 
@@ -106,6 +109,7 @@ class RetinaNet(nn.Module):
     num_classes: int = 91
     in_levels: Sequence[str] = ("c3", "c4", "c5")
     fpn_channels: int = 256
+    extra: str | None = "p6p7"  # the FPN's levels above the top input; None: no P6/P7
     extra_from: str = "p5"
     head_convs: int = 4
     head_norm: str | ModuleDef | None = None
@@ -131,8 +135,8 @@ class RetinaNet(nn.Module):
         feature_levels(self.backbone, self.in_levels)
         features = self.backbone(x, train=train)
         pyramid = FPN(in_levels=self.in_levels, channels=self.fpn_channels,
-                      extra_from=self.extra_from, conv=self.conv, dtype=self.dtype,
-                      name="fpn")({k: features[k] for k in self.in_levels})
+                      extra=self.extra, extra_from=self.extra_from, conv=self.conv,
+                      dtype=self.dtype, name="fpn")({k: features[k] for k in self.in_levels})
         head = functools.partial(RetinaNetHead, num_anchors=self.num_anchors,
                                  num_convs=self.head_convs, channels=self.fpn_channels,
                                  norm=self.head_norm, conv=self.conv, dtype=self.dtype)
