@@ -78,6 +78,7 @@ def test_parameter_difference_is_the_neck_and_the_output_convs():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 3 variants x compile: several minutes; CI's hour has no room for it
 def test_quick_experiment_runs(tmp_path):
     from experiments import fpn_ablation
 
