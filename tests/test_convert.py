@@ -63,6 +63,7 @@ def test_vgg11_bn_batch_stats_are_mapped():
     np.testing.assert_allclose(ours / scale, expected / scale, atol=1e-4)
 
 
+@pytest.mark.slow  # 30+ s: the default suite's 20 minutes
 def test_skip_mismatched_keeps_fresh_head_and_strict_mode_names_it():
     state_dict = TorchResNet18(num_classes=1000).state_dict()
     model = create("resnet18", num_classes=10)

@@ -43,7 +43,8 @@ def test_receptive_fields_smoke(tmp_path):
         assert os.path.getsize(tmp_path / name) > 0
 
 
-@pytest.mark.slow  # keeps the default suite under its time budget
+@pytest.mark.slow
+@pytest.mark.long  # 55 s: out of CI's hour (the pooling ops have their own tests)
 def test_pooling_experiment_smoke(tmp_path):
     from experiments import pooling
 

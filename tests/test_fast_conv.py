@@ -124,6 +124,7 @@ def test_fast_conv_routes_grouped_and_dilated_to_xla():
         x, w, (1, 1), ((2, 2), (2, 2)), rhs_dilation=(2, 2), dimension_numbers=DN))
 
 
+@pytest.mark.slow  # 30+ s: the default suite's 20 minutes
 def test_resnet_with_fast_convs_trains_like_xla():
     """Same parameters, same logits and gradients: stride-1 Winograd, stride-2 and 1x1 im2col."""
     import optax

@@ -43,6 +43,7 @@ def test_model_defaults_never_override_what_the_caller_set():
     assert frozen.keywords["use_running_average"] is True
 
 
+@pytest.mark.slow  # 30+ s: the default suite's 20 minutes
 def test_default_convolution_is_the_fast_one_and_xla_is_one_argument_away():
     default, xla = _resnet(), _resnet(conv="xla")
     variables = default.init(jax.random.key(1), X, train=False)

@@ -80,12 +80,13 @@ def test_registry_lists_the_zoo_and_names_typos():
 @pytest.mark.parametrize("name, size, channels, names_shapes", [
     ("cifar_resnet20", 32, 3, {"stem": (2, 32, 32, 16), "layer3": (2, 8, 8, 64),
                                "pre_logits": (2, 64)}),
-    ("resnet18", 64, 3, {"stem": (2, 16, 16, 64), "layer1": (2, 16, 16, 64),
-                         "layer4": (2, 2, 2, 512), "pre_logits": (2, 512)}),
+    pytest.param("resnet18", 64, 3, {"stem": (2, 16, 16, 64), "layer1": (2, 16, 16, 64),
+                                     "layer4": (2, 2, 2, 512), "pre_logits": (2, 512)},
+                 marks=pytest.mark.slow),  # 30+ s; cifar_resnet20 covers the family by default
     ("simple_cnn", 28, 1, {"block1": (2, 14, 14, 32), "features": (2, 3, 3, 128)}),
     ("lenet5", 28, 1, {"c1": (2, 28, 28, 6), "features": (2, 5, 5, 16)}),
-    ("vit_t16", 32, 3, {"patch_embed": (2, 2, 2, 192), "features": (2, 2, 2, 192),
-                        "pre_logits": (2, 192)}),
+    pytest.param("vit_t16", 32, 3, {"patch_embed": (2, 2, 2, 192), "features": (2, 2, 2, 192),
+                                    "pre_logits": (2, 192)}, marks=pytest.mark.slow),
 ])
 def test_forward_and_named_features(name, size, channels, names_shapes):
     model = models.create(name, num_classes=7)

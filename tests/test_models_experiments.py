@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.slow  # ~40-60 s: moved out of the 20-minute default suite
+@pytest.mark.slow
+@pytest.mark.long  # 80 s: out of CI's hour (the counts and FLOPs have unit tests)
 def test_architectures_counts_flops_and_latency(tmp_path):
     from experiments import architectures
 
@@ -86,6 +87,7 @@ def test_translate_and_permute_helpers():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 50 s: out of CI's hour
 def test_train_step_benchmark_smoke(capsys):
     import importlib.util
     import pathlib
