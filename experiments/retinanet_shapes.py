@@ -160,7 +160,7 @@ def main(config, workdir: str) -> dict:
     extras = ("quick", "ablation", "main", "num_train", "ablation_epochs", "ablation_train",
               "ablation_variants")
     run_config = ml_collections.ConfigDict({k: v for k, v in config.items() if k not in extras})
-    runs, results, times = {}, {}, {}
+    runs, results, times, diverged = {}, {}, {}, {}
 
     def train_run(name, c, n_train):
         run_dir = os.path.join(workdir, "".join(ch if ch.isalnum() else "_" for ch in name))
@@ -191,19 +191,28 @@ def main(config, workdir: str) -> dict:
             raise ValueError(f"unknown ablation variants {sorted(unknown)}; known: {list(ABLATION)}")
         for name in config.ablation_variants:
             task_changes, model_changes = ABLATION[name]
-            train_run(name, _variant(ablation_config, task_changes, model_changes), n_train)
-            names.append(name)
-        plot_curves(os.path.join(workdir, "ablation.png"), {n: runs[n] for n in names})
+            try:
+                train_run(name, _variant(ablation_config, task_changes, model_changes), n_train)
+                names.append(name)
+            except train.NonFiniteError as error:  # a finding here, not a failure
+                diverged[name] = str(error).split(":")[0]  # "step N"
+                runs[name] = os.path.join(workdir, "".join(
+                    ch if ch.isalnum() else "_" for ch in name))
+        plot_curves(os.path.join(workdir, "ablation.png"),
+                    {n: runs[n] for n in config.ablation_variants})
         lines += ["", "## Loss ablation", "",
                   f"{n_train} training images, {ablation_config.num_epochs} epochs each; "
                   "BCE is the focal loss at gamma 0 without alpha; no prior starts every "
                   "class probability at 0.5.", ""]
         lines += _table({n: results[n] for n in names}, times)
+        lines += [f"| {name} | diverged: non-finite loss at {where} | | | | | | |"
+                  for name, where in diverged.items()]
         lines += ["", "![loss ablation](ablation.png)"]
     summary = {name: {k: v for k, v in r.items() if isinstance(v, (int, float))}
                for name, r in results.items()}
+    summary.update({name: {"diverged": where} for name, where in diverged.items()})
     cli.write_report(workdir, lines, {"runs": summary, "seconds": times})
-    return {name: r["eval_AP50"] for name, r in results.items()}
+    return {name: r.get("eval_AP50", r.get("diverged")) for name, r in summary.items()}
 
 
 if __name__ == "__main__":
