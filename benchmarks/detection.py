@@ -13,6 +13,12 @@ from other processes hits both alike. Prints JSON lines: compile time (jax), med
 per batch and images/s per framework, the ratio jaxvision / PyTorch images/s (goal >= 1.0),
 and (``--train-steps``) the median train step of the shapes RetinaNet through the engine's
 step function in images/s.
+
+Measured 2026-12-02 on the shared 2-core Xeon (load about 1-3; another job started midway):
+``--image-size 512 --batch 4 --steps 3``: jaxvision 4.34 s per batch (compile 20 s), PyTorch
+eager 8.02 s, **ratio 1.85** (goal >= 1.0: met). ``--no-torch --steps 1 --image-size 128
+--batch 1 --train-steps 10``: the shapes RetinaNet's train step (batch 32, 64x64) 0.173 s,
+185 images/s (compile 10 s).
 """
 
 from __future__ import annotations
