@@ -158,6 +158,9 @@ def _table(results: dict, times: dict) -> list[str]:
 def main(config, workdir: str) -> dict:
     import time
 
+    unknown = set(config.ablation_variants) - set(ABLATION)
+    if unknown:  # before any training
+        raise ValueError(f"unknown ablation variants {sorted(unknown)}; known: {list(ABLATION)}")
     quick = config.quick
     num_train, num_test = (400, 100) if quick else (config.num_train, DET64.num_test)
     if quick:  # 12 steps per epoch: a shorter warm-up than the full run's 50 steps
@@ -169,11 +172,10 @@ def main(config, workdir: str) -> dict:
     runs, results, times, diverged = {}, {}, {}, {}
 
     def train_run(name, c, n_train):
-        run_dir = os.path.join(workdir, "".join(ch if ch.isalnum() else "_" for ch in name))
+        runs[name] = os.path.join(workdir, "".join(ch if ch.isalnum() else "_" for ch in name))
         start = time.time()
-        results[name] = _train(c, run_dir, n_train, num_test)
+        results[name] = _train(c, runs[name], n_train, num_test)
         times[name] = time.time() - start
-        runs[name] = run_dir
 
     lines = ["# RetinaNet on shapes/det64"]
     if config.main or not config.ablation:
@@ -191,26 +193,19 @@ def main(config, workdir: str) -> dict:
         ablation_config = ml_collections.ConfigDict(run_config.to_dict())
         ablation_config.num_epochs = 1 if quick else config.ablation_epochs
         n_train = num_train if quick else config.ablation_train
-        names = []
-        unknown = set(config.ablation_variants) - set(ABLATION)
-        if unknown:
-            raise ValueError(f"unknown ablation variants {sorted(unknown)}; known: {list(ABLATION)}")
         for name in config.ablation_variants:
             task_changes, model_changes = ABLATION[name]
             try:
                 train_run(name, _variant(ablation_config, task_changes, model_changes), n_train)
-                names.append(name)
             except train.NonFiniteError as error:  # a finding here, not a failure
                 diverged[name] = str(error).split(":")[0]  # "step N"
-                runs[name] = os.path.join(workdir, "".join(
-                    ch if ch.isalnum() else "_" for ch in name))
         plot_curves(os.path.join(workdir, "ablation.png"),
                     {n: runs[n] for n in config.ablation_variants})
         lines += ["", "## Loss ablation", "",
                   f"{n_train} training images, {ablation_config.num_epochs} epochs each; "
                   "BCE is the focal loss at gamma 0 without alpha; no prior starts every "
                   "class probability at 0.5.", ""]
-        lines += _table({n: results[n] for n in names}, times)
+        lines += _table({n: results[n] for n in config.ablation_variants if n in results}, times)
         lines += [f"| {name} | diverged: non-finite loss at {where} | | | | | | |"
                   for name, where in diverged.items()]
         lines += ["", "![loss ablation](ablation.png)"]

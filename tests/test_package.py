@@ -53,8 +53,7 @@ def test_only_jaxvision_is_installed_at_the_top_level():
 
 def test_the_wheel_holds_jaxvision_and_not_experiments(tmp_path):
     """The real build (from a copy of the clone, so that the clone gets no build/ folder)."""
-    if setuptools_version() < (77,):
-        pytest.skip("building needs setuptools >= 77 (the SPDX licence field)")
+    pytest.importorskip("setuptools", minversion="77")  # the SPDX licence field
     source = tmp_path / "src"
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         (source / name).parent.mkdir(exist_ok=True)
@@ -75,5 +74,3 @@ def test_the_wheel_holds_jaxvision_and_not_experiments(tmp_path):
     assert "jaxvision = jaxvision.cli:main" in entry_points
 
 
-def setuptools_version() -> tuple[int, ...]:
-    return tuple(int(part) for part in setuptools.__version__.split(".")[:2] if part.isdigit())
