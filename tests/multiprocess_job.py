@@ -8,7 +8,7 @@
     restore WORKDIR CASE OUT.npz   restores WORKDIR's newest checkpoint (saved on any number of
                         processes) onto this job's devices; process 0 writes it to OUT.npz
     fail CODE           the last process exits with CODE once all have joined; the others wait
-                        for it in a barrier (and would wait for ever)
+                        for a key nobody sets (and would wait for ever)
 """
 
 from __future__ import annotations
@@ -119,10 +119,20 @@ if __name__ == "__main__":
     elif command == "fail":
         from jax.experimental import multihost_utils
 
+        from jax._src.distributed import global_state
+
         multihost_utils.sync_global_devices("joined")
-        print(f"process {jax.process_index()} of {jax.process_count()} joined", flush=True)
-        if jax.process_index() == jax.process_count() - 1:
-            sys.exit(int(rest[0]))
-        multihost_utils.sync_global_devices("never")
+        index, count = jax.process_index(), jax.process_count()
+        print(f"process {index} of {count} joined", flush=True)
+        client = global_state.client
+        if index < count - 1:
+            # tell the last process we are past the collective, then wait in the coordination
+            # service: a gloo barrier here would itself fail on the closed connection and race
+            # the launcher to report the job's first failure
+            client.key_value_set(f"printed/{index}", "1")
+            client.blocking_key_value_get("never", 10 * 60_000)
+        for other in range(count - 1):
+            client.blocking_key_value_get(f"printed/{other}", 60_000)
+        os._exit(int(rest[0]))  # a crash: no atexit handlers, no distributed shutdown
     else:
         raise SystemExit(f"unknown command {command!r}")

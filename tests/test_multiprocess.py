@@ -81,7 +81,7 @@ def test_process_shards_are_the_global_batches_split_by_rows(num_examples):
 
 @pytest.mark.slow
 def test_launcher_stops_the_job_when_a_process_fails():
-    """Process 1 exits with code 3 while process 0 waits for it in a barrier: the launcher
+    """Process 1 crashes with code 3 while process 0 waits for it for ever: the launcher
     stops process 0 at once and exits with 3, naming process 1."""
     start = time.monotonic()
     done = subprocess.run(_launch_command(JOB, "fail", "3"), capture_output=True, text=True,
@@ -92,10 +92,10 @@ def test_launcher_stops_the_job_when_a_process_fails():
     assert "[p0] process 0 of 2 joined" in out and "[p1] process 1 of 2 joined" in out
     assert re.search(r"\[launch\] process 1 \(pid \d+\) exited with code 3; stopping the others",
                      out), out[-2000:]
-    # p0 was stopped by the launcher (SIGTERM, then SIGKILL after --grace: JAX's preemption
-    # service catches SIGTERM) unless gloo's closed connection failed its barrier first
-    assert re.search(r"job failed: process 1 exited with code 3 \(p0: (was killed by "
-                     r"SIG(TERM|KILL)|exited with code 1)\)", out), out[-2000:]
+    # p0 was stopped by the launcher: SIGTERM, then SIGKILL after --grace (JAX's preemption
+    # service catches SIGTERM)
+    assert re.search(r"job failed: process 1 exited with code 3 \(p0: was killed by "
+                     r"SIG(TERM|KILL)\)", out), out[-2000:]
     assert elapsed < 60, elapsed  # start-up included; the stop itself takes milliseconds
 
 
