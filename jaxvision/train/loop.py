@@ -203,7 +203,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                          "field to sync across devices under parallel='pmap'; use "
                          "bn_mode='per_device', parallel='jit', or inject its norm "
                          "(see jaxvision.nn.layers)")
-    state = jax.jit(init_state, out_shardings=parallel.replicated)()
+    state = _compile_once(jax.jit(init_state, out_shardings=parallel.replicated))()
     train_body = make_train_step(options, augment_fn, eval_preprocess_fn)
     train_step = parallel.compile_train_step(
         _logs_plateau_lr(train_body) if config.plateau.metric else train_body)
@@ -409,6 +409,16 @@ def _transfer_plan(config, model, input_shape, steps_per_epoch: int):
     return plan(config, model, input_shape, steps_per_epoch=steps_per_epoch)
 
 
+def _compile_once(jitted):
+    """``jitted`` compiled for a program that runs once, such as the initialisation: on CPU
+    without XLA's backend optimisations, which spend most of its compile time on the unrolled
+    threefry hashes of the initialisers (measured: ResNet-18 46 s -> 18 s, a narrow
+    RetinaNet-ResNet-18-FPN 95 s -> 22 s) to save about a second of running time. The values
+    are the same up to float32 rounding (2 ulp measured)."""
+    options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+    return jitted.lower().compile(compiler_options=options)
+
+
 def _build_tx(config, total_steps: int, plan=None) -> optax.GradientTransformation:
     if plan is not None:
         from jaxvision.transfer.strategy import build_optimizer as build_transfer_optimizer
@@ -510,8 +520,9 @@ def load_state(workdir: str, config, *, step: int | None = None,
     # that every schedule accepts (warmup included) will do.
     input_shape = tuple(model_input["input_shape"])
     plan = _transfer_plan(config, model, input_shape, 1)
-    template = create_train_state(model, _build_tx(config, 2**30, plan), seed=config.seed,
-                                  input_shape=input_shape, freeze=plan.freeze)
+    template = jax.eval_shape(functools.partial(  # the structure only: restore fills it
+        create_train_state, model, _build_tx(config, 2**30, plan), seed=config.seed,
+        input_shape=input_shape, freeze=plan.freeze))
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))
     target = abstract_items(template.checkpoint_items(), parallel.replicated)
     if step is None:
