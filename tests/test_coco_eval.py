@@ -181,3 +181,27 @@ def test_custom_area_ranges_and_max_detections_match_pycocotools():
         assert ap == (np.mean(values) if values.size else -1.0)
     assert ours.per_category_ap(iou_threshold=0.5)[1] == pytest.approx(
         np.mean(evaluator.eval["precision"][1, :, 0, 0, -1]), abs=1e-12)
+
+
+def test_unsorted_recall_thresholds_and_equivalent_max_detections_match_pycocotools():
+    # Recall points are found on true-positive counts, not by searchsorted: any order works,
+    # and as in pycocotools the points after the first one never reached stay 0.
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    gt, results = random_coco(8, num_images=30)
+    recall_thresholds = np.array([0.5, 0.0, 1.0, 0.25, 0.5, 0.013, 1.2])
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(results)), "bbox")
+        evaluator.params.recThrs = recall_thresholds
+        evaluator.params.maxDets = [3, 200, 1000]  # 200 and 1000 keep the same detections
+        evaluator.evaluate()
+        evaluator.accumulate()
+    ours = coco.coco_evaluate_detailed(gt, results, recall_thresholds=recall_thresholds,
+                                       max_detections=(3, 200, 1000))
+    np.testing.assert_array_equal(ours.precision, evaluator.eval["precision"])
+    np.testing.assert_array_equal(ours.scores, evaluator.eval["scores"])
+    np.testing.assert_array_equal(ours.recall, evaluator.eval["recall"])

@@ -133,6 +133,38 @@ def test_rle_coding_and_mask_iou_equal_pycocotools():
     np.testing.assert_array_equal(ours, reference.ravel())
 
 
+def test_chunked_decoding_and_iou_equal_pycocotools(monkeypatch):
+    # Tiny chunks, so that masks and pairs cross many chunk boundaries.
+    mask_api = pytest.importorskip("pycocotools.mask")
+    monkeypatch.setattr(coco_masks, "_MASKS_PER_CHUNK", 7)
+    monkeypatch.setattr(coco_masks, "_INTERVALS_PER_CHUNK", 40)
+    rng = np.random.default_rng(5)
+    masks = [random_mask(rng, 23, 31) for _ in range(40)] + [np.zeros((23, 31), np.uint8)]
+    rles = [mask_api.encode(np.asfortranarray(m)) for m in masks]
+    mask_set = coco_masks.MaskSet.from_segmentations(rles)
+    np.testing.assert_array_equal(mask_set.areas, mask_api.area(rles))
+    dt, gt = rng.integers(0, len(masks), 300), rng.integers(0, len(masks), 300)
+    crowd = rng.uniform(size=300) < 0.3
+    reference = [mask_api.iou([rles[d]], [rles[g]], [bool(c)])[0, 0]
+                 for d, g, c in zip(dt, gt, crowd)]
+    np.testing.assert_array_equal(coco_masks.pair_iou(mask_set, mask_set, dt, gt, crowd),
+                                  reference)
+    np.testing.assert_array_equal(coco_masks.segmentation_iou(rles, rles, dt, gt, crowd),
+                                  reference)
+
+
+def test_numpy_huge_page_setting_is_restored():
+    switch = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
+                     "_set_madvise_hugepage", None)
+    if switch is None:
+        pytest.skip("this numpy has no huge page switch")
+    gt, results = random_segm_coco(1, num_images=4)
+    for setting in (True, False):
+        switch(setting)
+        coco.coco_evaluate(gt, results, iou_type="segm")
+        assert switch(True) is setting
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_segm_matches_pycocotools_on_random_cases(seed):
     gt, results = random_segm_coco(seed)

@@ -13,12 +13,13 @@ The algorithm is pycocotools' (cocoapi ``8c9bcc3``), vectorized with numpy on th
   whose own area (``w * h``) is outside the range;
 * per category, detections of all images concatenated in image-id order and stably re-sorted
   by score; 101-point interpolated precision (``searchsorted`` left, 0 beyond the last
-  recall); precision and recall stay -1 for a category without (non-ignored) ground truth and
-  such entries are left out of the means.
+  recall, and from the first recall threshold not reached on); precision and recall stay -1
+  for a category without (non-ignored) ground truth and such entries are left out of the means.
 
-Only the Python loop over detections is replaced: the matching runs one detection *rank* at a
-time for all (image, category, IoU threshold, area range) at once, over the (detection, box)
-pairs whose IoU reaches the lowest threshold.
+Only the Python loops are replaced: the matching runs one detection *rank* at a time for all
+(image, category, IoU threshold, area range) at once, over the (detection, box) pairs whose
+IoU reaches the lowest threshold; the accumulation handles all categories, thresholds and
+area ranges at once (see ``_accumulate``).
 
 Deliberate differences from pycocotools: a ground-truth annotation without ``area`` uses its
 box's ``w * h``; an empty results list scores 0 instead of raising; the "100" in the summary is
@@ -29,7 +30,10 @@ is not special.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
+import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -118,6 +122,34 @@ def bbox_iou_xywh(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarr
         return np.where(overlap, inter / np.where(overlap, union, 1.0), 0.0)
 
 
+_advice_lock = threading.Lock()
+_advice = {"depth": 0, "saved": True}
+
+
+@contextlib.contextmanager
+def _without_hugepage_advice():
+    """numpy asks the kernel for huge pages for arrays of 4 MB or more; with transparent huge
+    pages on 'madvise' (a common default), a fragmented memory is then compacted on the spot:
+    at 5000 images that system time was larger than the whole 'segm' evaluation. The
+    evaluation's large arrays live for milliseconds, so none are asked for while it runs."""
+    switch = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
+                     "_set_madvise_hugepage", None)
+    if switch is None:
+        yield
+        return
+    with _advice_lock:
+        if _advice["depth"] == 0:
+            _advice["saved"] = switch(False)
+        _advice["depth"] += 1
+    try:
+        yield
+    finally:
+        with _advice_lock:
+            _advice["depth"] -= 1
+            if _advice["depth"] == 0:
+                switch(_advice["saved"])
+
+
 def _segments(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start of each run of equal keys, and the run index of every element."""
     change = np.ones(len(sorted_keys), bool)
@@ -125,6 +157,7 @@ def _segments(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(change), np.cumsum(change) - 1
 
 
+@_without_hugepage_advice()
 def evaluate_arrays(*, num_images: int, num_categories: int,
                     gt_image: np.ndarray, gt_category: np.ndarray, gt_boxes: np.ndarray,
                     gt_area: np.ndarray, gt_crowd: np.ndarray,
@@ -150,8 +183,7 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
                else np.asarray(recall_thresholds, float))
     max_detections = tuple(sorted(int(m) for m in max_detections))
     area_ranges = tuple((float(lo), float(hi)) for lo, hi in area_ranges)
-    T, R, K = len(iou_thr), len(rec_thr), num_categories
-    A, M = len(area_ranges), len(max_detections)
+    T, K, A = len(iou_thr), num_categories, len(area_ranges)
     max_det = max_detections[-1]
 
     gt_image = np.asarray(gt_image, np.int64)
@@ -250,46 +282,111 @@ def evaluate_arrays(*, num_images: int, num_categories: int,
     true_pos = dt_matched & ~dt_ignored
     false_pos = ~dt_matched & ~dt_ignored
 
-    # Accumulate per category: all images' detections in image order, stably re-sorted.
-    acc_order = np.lexsort((dt_rank, dt_image, -dt_scores, dt_category))
-    cat_bounds = np.searchsorted(dt_category[acc_order], np.arange(K + 1), side="left")
-    npig = np.zeros((K, A), np.int64)
-    for a in range(A):
-        npig[:, a] = np.bincount(gt_category[~gt_ignore[a]], minlength=K)
-    precision = -np.ones((T, R, K, A, M))
-    scores = -np.ones((T, R, K, A, M))
-    recall = -np.ones((T, K, A, M))
-    for k in range(K):
-        cat_dets = acc_order[cat_bounds[k]:cat_bounds[k + 1]]
-        for m, limit in enumerate(max_detections):
-            dets = cat_dets[dt_rank[cat_dets] < limit]
-            nd = len(dets)
-            for a in range(A):
-                if npig[k, a] == 0:
-                    continue
-                tp_sum = np.cumsum(true_pos[:, a, dets], axis=1).astype(float)
-                fp_sum = np.cumsum(false_pos[:, a, dets], axis=1).astype(float)
-                rc = tp_sum / npig[k, a]
-                pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
-                recall[:, k, a, m] = rc[:, -1] if nd else 0
-                if nd == 0:
-                    precision[:, :, k, a, m] = scores[:, :, k, a, m] = 0
-                    continue
-                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                for t in range(T):
-                    inds = np.searchsorted(rc[t], rec_thr, side="left")
-                    q, ss = np.zeros(R), np.zeros(R)
-                    inside = inds < nd
-                    q[inside] = pr[t, inds[inside]]
-                    ss[inside] = dt_scores[dets][inds[inside]]
-                    precision[t, :, k, a, m] = q
-                    scores[t, :, k, a, m] = ss
+    npig = np.stack([np.bincount(gt_category[~gt_ignore[a]], minlength=K) for a in range(A)],
+                    axis=1)  # [K, A] ground truth that is not ignored
+    precision, recall, scores = _accumulate(
+        true_pos, false_pos, dt_scores=dt_scores, dt_category=dt_category, dt_rank=dt_rank,
+        dt_image=dt_image, npig=npig, recall_thresholds=rec_thr, max_detections=max_detections)
     stats = summarize(precision, recall, iou_thresholds=iou_thr, max_detections=max_detections)
     ids = np.arange(K) if category_ids is None else np.asarray(category_ids)
     return COCOEvaluation(stats=stats, precision=precision, recall=recall, scores=scores,
                           category_ids=ids,
                           iou_thresholds=iou_thr, recall_thresholds=rec_thr,
                           area_ranges=area_ranges, max_detections=max_detections)
+
+
+def _accumulate(true_pos: np.ndarray, false_pos: np.ndarray, *, dt_scores: np.ndarray,
+                dt_category: np.ndarray, dt_rank: np.ndarray, dt_image: np.ndarray,
+                npig: np.ndarray, recall_thresholds: np.ndarray, max_detections: Sequence[int]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pycocotools' ``accumulate`` for all categories, IoU thresholds and area ranges at once:
+    ``precision, recall, scores`` from ``true_pos`` / ``false_pos`` ``[T, A, detections]``.
+
+    Per category, all images' detections in image order, stably re-sorted by score. Instead of
+    a ``searchsorted`` of each recall threshold in each recall curve ``tp / npig``: the smallest
+    true-positive count whose recall (the same float division) reaches the threshold, and the
+    position of that true positive, read off the list of all true positives.
+    """
+    T, A = true_pos.shape[:2]
+    K, R, M = len(npig), len(recall_thresholds), len(max_detections)
+    # Filled as [M, T, A, K, R] (what the gathers below produce), returned as views.
+    precision, scores = np.zeros((M, T, A, K, R)), np.zeros((M, T, A, K, R))
+    recall = np.zeros((M, T, A, K))
+    npig_ak = npig.T[..., None]  # [A, K, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.maximum(np.ceil(recall_thresholds * npig_ak) - 2, 0)  # [A, K, R]
+        for _ in range(4):  # ceil() of the rounded product is at most one off either way
+            need += need / npig_ak < recall_thresholds
+    need = need.astype(np.int64)
+    order = np.lexsort((dt_rank, dt_image, -dt_scores, dt_category))
+    true_pos, false_pos = true_pos[..., order], false_pos[..., order]
+    dt_scores, dt_category, dt_rank = dt_scores[order], dt_category[order], dt_rank[order]
+    kept = None
+    for m in reversed(range(M)):
+        keep = dt_rank < max_detections[m]
+        if kept is not None and np.count_nonzero(keep) == kept:  # the same detections
+            precision[m], recall[m], scores[m] = precision[m + 1], recall[m + 1], scores[m + 1]
+            continue
+        kept = np.count_nonzero(keep)
+        if kept == len(keep):
+            curves = _curves(true_pos, false_pos, dt_category, dt_scores, need, npig)
+        else:
+            curves = _curves(true_pos[..., keep], false_pos[..., keep], dt_category[keep],
+                             dt_scores[keep], need, npig)
+        precision[m], recall[m], scores[m] = curves
+    no_gt = npig.T == 0  # [A, K]
+    precision[:, :, no_gt] = scores[:, :, no_gt] = recall[:, :, no_gt] = -1
+    return (precision.transpose(1, 4, 3, 2, 0), recall.transpose(1, 3, 2, 0),
+            scores.transpose(1, 4, 3, 2, 0))
+
+
+def _curves(tp: np.ndarray, fp: np.ndarray, category: np.ndarray, dt_scores: np.ndarray,
+            need: np.ndarray, npig: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision ``[T, A, K, R]``, recall ``[T, A, K]`` and scores ``[T, A, K, R]`` of
+    detections sorted by category; ``need`` ``[A, K, R]``: the true positives each recall
+    point needs."""
+    (T, A, n), K = tp.shape, len(npig)
+    bounds = np.searchsorted(category, np.arange(K + 1))
+    # Cumulative counts along each (t, a) row, restarted at each category.
+    tp_sum = np.cumsum(tp.view(np.int8), axis=2, dtype=np.int32)  # [T, A, n]
+    counted = np.cumsum(fp.view(np.int8), axis=2, dtype=np.int32)
+    counted += tp_sum  # detections that are not ignored
+    tp_before, counted_before = _before(tp_sum, bounds), _before(counted, bounds)
+    tp_sum -= tp_before[..., category]
+    counted -= counted_before[..., category]
+    tp_count = np.diff(tp_before, axis=2)  # [T, A, K]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = tp_count / npig.T
+    # Interpolated precision: the best precision from each detection on, in its category.
+    envelope = counted.astype(np.float64)
+    envelope += np.spacing(1)
+    np.divide(tp_sum, envelope, out=envelope)
+    for k in np.flatnonzero(bounds[1:] > bounds[:-1]):
+        part = envelope[..., bounds[k]:bounds[k + 1]][..., ::-1]
+        np.maximum.accumulate(part, axis=2, out=part)
+    # Where (in the flat [T, A, n] arrays) the recall reaches each threshold: [T, A, K, R].
+    tps = np.flatnonzero(tp)
+    tps_before = (np.cumsum(tp_before[..., -1]).reshape(T, A, 1) - tp_before[..., -1:]
+                  + tp_before[..., :-1] - 1)[..., None]  # [T, A, K, 1]
+    row_start = np.arange(T * A).reshape(T, A, 1, 1) * n
+    at = np.where(need == 0, row_start + bounds[:-1, None],
+                  np.take(tps, tps_before + need, mode="clip") if len(tps) else 0)
+    reached = np.where(need == 0, (bounds[1:] > bounds[:-1])[:, None],
+                       need <= tp_count[..., None])
+    # pycocotools stops at the first threshold (in the order given) that is never reached.
+    np.logical_and.accumulate(reached, axis=3, out=reached)
+    if n == 0:
+        return np.zeros(reached.shape), recall, np.zeros(reached.shape)
+    precision = np.where(reached, np.take(envelope, at, mode="clip"), 0.0)
+    scores = np.where(reached, np.take(dt_scores, at - row_start, mode="clip"), 0.0)
+    return precision, recall, scores
+
+
+def _before(sums: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The running totals ``sums[..., bounds - 1]`` just before each bound (0 before 0)."""
+    if sums.shape[-1] == 0:
+        return np.zeros(sums.shape[:-1] + bounds.shape, sums.dtype)
+    return np.where(bounds > 0, sums[..., np.maximum(bounds - 1, 0)], 0)
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray, *, iou_thresholds: np.ndarray,
@@ -322,7 +419,12 @@ def summarize(precision: np.ndarray, recall: np.ndarray, *, iou_thresholds: np.n
 def _bbox_array(annotations, key="bbox") -> np.ndarray:
     if not annotations:
         return np.zeros((0, 4))
-    boxes = np.asarray([a[key] for a in annotations], np.float64)
+    boxes = [a[key] for a in annotations]
+    with contextlib.suppress(TypeError):  # much faster than asarray on a list of lists
+        if set(map(len, boxes)) == {4}:
+            return np.fromiter(itertools.chain.from_iterable(boxes), np.float64,
+                               4 * len(boxes)).reshape(-1, 4)
+    boxes = np.asarray(boxes, np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError("every annotation/detection needs a 'bbox' of 4 numbers [x, y, w, h], "
                          f"got an array of shape {boxes.shape}")
@@ -337,6 +439,7 @@ def _known(index: np.ndarray, raw_ids: np.ndarray, sorted_ids: np.ndarray) -> np
                                         == raw_ids)
 
 
+@_without_hugepage_advice()
 def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict], *,
                            iou_type: str = "bbox", **options) -> COCOEvaluation:
     """Like :func:`coco_evaluate` but returns the full :class:`COCOEvaluation`."""
@@ -372,24 +475,27 @@ def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict], *,
         gt_boxes, dt_boxes = _bbox_array(anns), _bbox_array(detections)
         own_area, dt_area, pair_iou = gt_boxes[:, 2] * gt_boxes[:, 3], None, None
     else:
-        gt_masks = coco_masks.MaskSet.from_segmentations(
-            [a["segmentation"] for a in _with_key(anns, "segmentation", "annotation (an RLE "
-                                                  "dict or a dense [H, W] mask)")])
-        dt_masks = coco_masks.MaskSet.from_segmentations(
-            [d["segmentation"] for d in _with_key(detections, "segmentation", "detection (an "
-                                                  "RLE dict or a dense [H, W] mask)")])
+        gt_segmentations = _segmentations(anns, "annotation")
+        dt_segmentations = _segmentations(detections, "detection")
         gt_boxes, dt_boxes = np.zeros((len(anns), 4)), np.zeros((len(detections), 4))
         # pycocotools' loadRes: when the results carry boxes (the first one has a 'bbox'),
         # each result's area, which decides its area range, is its box's, not its mask's.
-        own_area = gt_masks.areas
         boxed = len(detections) > 0 and len(detections[0].get("bbox", [])) > 0
+        dt_masks = (dt_segmentations if boxed  # then decoded only where compared
+                    else coco_masks.MaskSet.from_segmentations(dt_segmentations))
         dt_area = (_bbox_array(_with_key(detections, "bbox", "detection when the first has "
                                          "one")) [:, 2:].prod(axis=1)
                    if boxed else dt_masks.areas.astype(np.float64))
+        no_area = [i for i, a in enumerate(anns) if "area" not in a]
+        own_area = np.zeros(len(anns))
+        if no_area:
+            own_area[no_area] = coco_masks.MaskSet.from_segmentations(
+                [gt_segmentations[i] for i in no_area], no_area).areas
         gt_index, dt_index = np.flatnonzero(gt_known), np.flatnonzero(dt_known)
 
         def pair_iou(dt_i, gt_i, crowd):
-            return coco_masks.pair_iou(dt_masks, gt_masks, dt_index[dt_i], gt_index[gt_i], crowd)
+            return coco_masks.segmentation_iou(dt_masks, gt_segmentations, dt_index[dt_i],
+                                               gt_index[gt_i], crowd)
 
         dt_area = dt_area[dt_known]
     gt_area = np.asarray([a.get("area", own) for a, own in zip(anns, own_area.tolist())],
@@ -401,6 +507,22 @@ def coco_evaluate_detailed(ground_truth: dict, detections: Sequence[dict], *,
         dt_image=dt_img[dt_known], dt_category=dt_cat[dt_known], dt_boxes=dt_boxes[dt_known],
         dt_scores=dt_scores[dt_known], dt_area=dt_area, pair_iou=pair_iou,
         category_ids=category_ids, **options)
+
+
+def _segmentations(records: Sequence[dict], what: str) -> list:
+    """Each record's ``segmentation``; polygons are refused here, as masks that are never
+    compared are never decoded."""
+    try:
+        segmentations = [record["segmentation"] for record in records]
+    except KeyError:
+        _with_key(records, "segmentation", f"{what} (an RLE dict or a dense [H, W] mask)")
+        raise
+    if list in set(map(type, segmentations)):
+        polygon = next(i for i, s in enumerate(segmentations) if isinstance(s, list))
+        raise ValueError(f"{what} {polygon}: its segmentation is a polygon list; convert polygons "
+                         f"to RLE first (pycocotools.mask.frPyObjects(polygons, H, W)): jaxvision "
+                         f"does not rasterize them")
+    return segmentations
 
 
 def _with_key(records: Sequence[dict], key: str, what: str) -> Sequence[dict]:
