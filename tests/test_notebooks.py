@@ -8,8 +8,11 @@ import pytest
 from nbclient import NotebookClient
 
 # Every notebook takes 40 s to a few minutes: they run in the slow step, which CI also runs.
+# tests/test_notebooks_course.py runs the course notebooks, with checks of their own figures.
+COURSE_NOTEBOOKS = {"fundamentals.ipynb", "training_in_depth.ipynb"}
 NOTEBOOKS = [pytest.param(path, marks=pytest.mark.slow)
-             for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))]
+             for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+             if path.name not in COURSE_NOTEBOOKS]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: getattr(p, "name", None))
