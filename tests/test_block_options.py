@@ -98,6 +98,28 @@ def test_residual_blocks_take_every_norm(block, norm):
         assert param_count(params) == param_count(base)
 
 
+@pytest.mark.parametrize("name,kwargs", [
+    ("resnet18", dict(stage_sizes=(1, 1, 1, 1), base_features=8)),
+    ("resnet18", dict(stem="cifar", base_features=8)), ("cifar_resnet20", {}),
+    ("plain_resnet20", {}), ("wide_resnet16_4", {})])
+def test_whole_resnets_take_norm_none(name, kwargs):
+    """The stems and final norms follow the blocks: no norm state, and every conv biased."""
+    from jaxvision import models
+
+    x = jnp.zeros((2, 32, 32, 3))
+    model = models.create(name, num_classes=10, norm="none", conv="xla", **kwargs)
+    variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+    assert set(variables) == {"params"}
+    kernels = [jax.tree_util.keystr(p) for p, _ in
+               jax.tree_util.tree_leaves_with_path(variables["params"]) if "kernel" in str(p)]
+    flat = {jax.tree_util.keystr(p) for p, _ in
+            jax.tree_util.tree_leaves_with_path(variables["params"])}
+    assert kernels and all(k.replace("kernel", "bias") in flat for k in kernels)
+    out = model.apply(jax.tree.map(lambda s: jnp.full(s.shape, 0.01, s.dtype), variables), x,
+                      train=True)
+    assert out.shape == (2, 10)
+
+
 @pytest.mark.parametrize("pool", ["max_pool", "avg_pool"])
 def test_downsampling_by_pooling_is_a_stride_1_conv_then_a_pool(pool):
     x = RNG.normal(size=(2, 8, 8, 4)).astype(np.float32)

@@ -15,16 +15,17 @@ from typing import Literal, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.nn.blocks import BasicBlock, Bottleneck, PreActBlock, conv_kernel_init
+from jaxvision.nn.blocks import BasicBlock, Bottleneck, PreActBlock, conv_kernel_init, maybe_norm
 from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 
 
 def _layers(model, train: bool):
-    """The injected layers of a ResNet family model, with torchvision's bias-free He init."""
+    """The injected layers of a ResNet family model, with torchvision's He init; convolutions
+    are bias-free unless there is no norm to follow them."""
     return resolve_layers(model.conv, model.norm, model.act, train=train, dtype=model.dtype,
-                          kernel_init=conv_kernel_init, use_bias=False)
+                          kernel_init=conv_kernel_init, use_bias=model.norm in (None, "none"))
 
 
 class ResNet(Classifier):
@@ -71,7 +72,7 @@ class ResNet(Classifier):
             x = conv(self.base_features, (3, 3), padding=((1, 1), (1, 1)), name="conv1")(x)
         else:
             raise ValueError(f"unknown stem {self.stem!r}; use 'imagenet' or 'cifar'")
-        x = act(norm(name="bn1")(x))
+        x = act(maybe_norm(norm, "bn1")(x))
         if self.stem == "imagenet":
             x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         self.sow("intermediates", "stem", x)
@@ -164,7 +165,7 @@ class CifarResNet(Classifier):
         conv, norm, act = layers = _layers(self, train)
         x = x.astype(self.dtype)
         x = conv(self.widths[0], (3, 3), padding=((1, 1), (1, 1)), name="conv1")(x)
-        x = act(norm(name="bn1")(x))
+        x = act(maybe_norm(norm, "bn1")(x))
         self.sow("intermediates", "stem", x)
         maps = [x]
         for stage, width in enumerate(self.widths):
@@ -221,7 +222,7 @@ class WideResNet(Classifier):
                                 name=f"layer{stage + 1}_{j}")(x, train=train)
             self.sow("intermediates", f"layer{stage + 1}", x)
             maps.append(x)
-        x = act(norm(name="bn_final")(x))
+        x = act(maybe_norm(norm, "bn_final")(x))
         maps[-1] = x
         x = jnp.mean(x, axis=(1, 2))
         self.sow("intermediates", "pre_logits", x)

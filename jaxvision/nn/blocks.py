@@ -87,7 +87,7 @@ def pool_downsample(x: jax.Array, kind: str, strides) -> jax.Array:
     return pool(x, window, strides=window)
 
 
-def _maybe(norm, name: str, **kwargs):
+def maybe_norm(norm, name: str, **kwargs):
     """``norm(name=...)``, or the identity when there is no norm."""
     return (lambda x: x) if norm is None else norm(name=name, **kwargs)
 
@@ -186,7 +186,7 @@ class _ResidualBase(nn.Module):
             x, strides = pool_downsample(x, self.downsample, strides), 1
         x = conv(out_features, (1, 1), strides=(strides, strides), use_bias=norm is None,
                  name="downsample_conv")(x)
-        return _maybe(norm, "downsample_bn")(x)
+        return maybe_norm(norm, "downsample_bn")(x)
 
     def strided_conv(self, conv, norm, features: int, name: str, **kwargs):
         """The block's 3x3 conv that downsamples: strided, or at stride 1 then pooled."""
@@ -204,7 +204,7 @@ class _ResidualBase(nn.Module):
         return act(residual + branch)
 
     def last_norm(self, norm, name: str):
-        return _maybe(norm, name, **(dict(scale_init=zeros) if self.zero_init_last_bn else {}))
+        return maybe_norm(norm, name, **(dict(scale_init=zeros) if self.zero_init_last_bn else {}))
 
 
 class BasicBlock(_ResidualBase):
@@ -232,7 +232,7 @@ class BasicBlock(_ResidualBase):
     def __call__(self, x, *, train: bool):
         conv, norm, act = self.layers(train)
         y = self.strided_conv(conv, norm, self.features, "conv1")(x)
-        y = act(_maybe(norm, "bn1")(y))
+        y = act(maybe_norm(norm, "bn1")(y))
         y = padded_conv(conv, self.features, 3, padding_mode=self.padding_mode,
                         use_bias=norm is None, name="conv2")(y)
         y = self.last_norm(norm, "bn2")(y)
@@ -267,9 +267,9 @@ class Bottleneck(_ResidualBase):
         conv = with_defaults(conv, use_bias=norm is None)
         width = int(self.features * (self.base_width / 64.0)) * self.groups
         out_features = self.features * self.expansion
-        y = act(_maybe(norm, "bn1")(conv(width, (1, 1), name="conv1")(x)))
+        y = act(maybe_norm(norm, "bn1")(conv(width, (1, 1), name="conv1")(x)))
         y = self.strided_conv(conv, norm, width, "conv2", feature_group_count=self.groups)(y)
-        y = act(_maybe(norm, "bn2")(y))
+        y = act(maybe_norm(norm, "bn2")(y))
         y = self.last_norm(norm, "bn3")(conv(out_features, (1, 1), name="conv3")(y))
         return self.merge(self.shortcut(x, out_features, conv, norm), y, act, train=train)
 
@@ -298,7 +298,7 @@ class PreActBlock(nn.Module):
                                          kernel_init=conv_kernel_init)
         conv = with_defaults(conv, use_bias=norm is None)
         strides = self.strides if self.downsample == "stride" else 1
-        pre = act(_maybe(norm, "bn1")(x))
+        pre = act(maybe_norm(norm, "bn1")(x))
         if x.shape[-1] != self.features or self.strides != 1:
             shortcut = conv(self.features, (1, 1), strides=(strides,) * 2,
                             name="shortcut_conv")(pool_downsample(pre, self.downsample,
@@ -308,7 +308,7 @@ class PreActBlock(nn.Module):
         y = padded_conv(conv, self.features, 3, strides=(strides,) * 2,
                         padding_mode=self.padding_mode, name="conv1")(pre)
         y = pool_downsample(y, self.downsample, self.strides)
-        y = act(_maybe(norm, "bn2")(y))
+        y = act(maybe_norm(norm, "bn2")(y))
         y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
         y = padded_conv(conv, self.features, 3, padding_mode=self.padding_mode, name="conv2")(y)
         y = DropPath(self.drop_path_rate, name="drop_path")(y, train=train)
@@ -425,9 +425,9 @@ class DenseLayer(nn.Module):
         conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
                                          kernel_init=conv_kernel_init)
         conv = with_defaults(conv, use_bias=norm is None)
-        y = act(_maybe(norm, "norm1")(x))
+        y = act(maybe_norm(norm, "norm1")(x))
         y = conv(self.bn_size * self.growth_rate, (1, 1), name="conv1")(y)
-        y = act(_maybe(norm, "norm2")(y))
+        y = act(maybe_norm(norm, "norm2")(y))
         y = padded_conv(conv, self.growth_rate, 3, padding_mode=self.padding_mode,
                         name="conv2")(y)
         return nn.Dropout(self.dropout_rate, deterministic=not train)(y)
