@@ -9,7 +9,7 @@ Prints one JSON line per (shape, implementation): the median milliseconds of a
 ``value_and_grad`` of ``sum(conv(x, w) * dy)`` over ``--repeats`` calls, and GFLOP/s counting
 the direct convolution's 3 x 2*N*H*W*Cin*Cout*9 FLOPs. Implementations: ``xla``
 (``lax.conv_general_dilated``), ``fast`` (``jaxvision.nn.fast_conv_general_dilated``: Winograd
-F(4x4, 3x3) from 8x8 and 16 channels, im2col below), ``torch`` (``conv2d`` forward and
+F(4x4, 3x3) from 8x8, 16 channels and 256 output tiles, im2col below), ``torch`` (``conv2d`` forward and
 ``autograd.grad``, when torch is installed), all on the same threads.
 
 Measured on this 2-core Xeon (AVX-512), quiet machine, issue 4, 2026-11-25, batch 128,

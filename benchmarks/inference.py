@@ -6,14 +6,34 @@ Command::
     PYTHONPATH=. python benchmarks/inference.py --quick   # small_cnn at 16x16: a smoke run
 
 One ResNet-18 (random weights and BatchNorm statistics), as ``inference.Predictor`` runs it
-(``conv="auto"``: jaxvision's fast CPU convolutions) and as ``jaxvision.export`` writes it to
-ONNX (BatchNorm folded, XLA convolutions, uint8 input with the preprocessing inside), run by
-onnxruntime's CPU provider with ``--threads`` intra-op threads (XLA:CPU uses one per core).
+(``conv="auto"``: XLA's convolutions when not differentiated) and as ``jaxvision.export``
+writes it to ONNX (BatchNorm folded, XLA convolutions, uint8 input with the preprocessing
+inside), run by onnxruntime's CPU provider with ``--threads`` intra-op threads (XLA:CPU uses
+one per core).
 Both sides take the same uint8 batch; each timed call includes the host-to-device copy and
 the result's return. Per batch size: ``--warmup`` untimed calls, then ``--repeats`` timed
 calls alternating between the two sides (so that other load hits both alike); prints JSON
 lines with the medians, the ratio jax / onnxruntime (< 1: JAX is faster; the goal is <= 1.2
 at batch 32) and the largest probability difference.
+
+Issue 17 measured ratio 1.34 at batch 32 on a quiet machine (XLA's oneDNN flags: 1.46).
+Profiled per ResNet-18 layer (batch 32, forward only, interleaved, load 12): XLA:CPU's own
+convolution was faster than the fast path's GEMMs on all but two small layers, e.g. the 7x7
+stem 332 ms vs im2col 1055, the 56x56x64 3x3 253 vs Winograd 427, 7x7x512 227 vs 468; the
+GEMM forms only pay for gradients. So ``fast_conv_general_dilated`` now runs XLA's
+convolution when not differentiated (the Predictor's case; bit for bit ``conv="xla"``).
+2026-12-02, shared 2-core Xeon, batch 32: ``--batches 1 32 --repeats 7`` at load 12-14.5,
+before jax 5026 ms / onnxruntime 4020 ms, ratio 1.25; after, 3125 / 3013 ms, **ratio 1.04**.
+One interleaved run of old fast path, XLA's convolution (now the default) and onnxruntime at
+load 2-3: ratios 1.24 and **1.12**. But a single ``--batches 32 --repeats 5`` run at load
+about 1 gave 1.47 (1031 / 701 ms; the before run just after it, load rising to 2.4, 1.22):
+on a quiet machine the goal (<= 1.2) is not confirmed. Quiet (load < 2), 2026-12-02 08:53,
+``--batches 32 --repeats 7``, one after the other: this code 1.61 (1103 / 685 ms) and 1.47
+(958 / 652 ms), the previous fast path (Winograd forward) 1.41 (1012 / 721 ms): within the
+noise of each other, and the goal is NOT met. Per layer (quiet, forward, batch 32), XLA's
+convolution vs Winograd: 56x56x64 100 vs 95 ms, 28x28x128 43 vs 62, 14x14x256 46 vs 67,
+7x7x512 52 vs 126; onnxruntime's whole network (MLAS) takes about as long as XLA's 3x3
+layers alone.
 """
 
 from __future__ import annotations

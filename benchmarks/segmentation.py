@@ -18,10 +18,22 @@ sides starved alike, since steps interleave), one run of
 205 s), PyTorch eager 16.73 s/step, **ratio 1.20**.
 Measured 2026-12-02 at the issue's size (``--image-size 256 --batch 8 --base-width 64 --steps 2
 --warmup 1``), same machine at load 10-13: jaxvision 103.2 s/step (compile 59 s), PyTorch
-eager 30.0 s/step, **ratio 0.29**: the goal (>= 1.0) is NOT met at this size. The gap opens
-with size (1.20 at 128 px, width 32, batch 4); where the time goes (the fast convolutions'
-im2col and Winograd buffers at 256x256x64, the transposed convolutions, or BatchNorm) is not
-yet profiled.
+eager 30.0 s/step, **ratio 0.29**.
+
+Profiled (each piece's forward + backward jitted alone, 128 px, width 64, batch 2): Flax's
+2x2 stride-2 ``ConvTranspose`` (an input-dilated convolution on XLA:CPU's slow generic path)
+took 6.0 s of the step, 45-90x its GEMM form; Winograd on the 16x16x512 and 8x8x1024 maps
+(32 and 8 tiles per transform position) 7.9 s where im2col takes 0.75 s; max-pool gradients
+0.15 s, BatchNorm 0.11 s, concatenations 0.03 s. Fixed in the library: ``conv="auto"`` UNets
+up-convolve with :class:`jaxvision.nn.upsample.FastConvTranspose` (one GEMM and a
+depth-to-space; same parameters), and the fast convolution uses Winograd only from 256 tiles
+(``jaxvision.nn.conv``). After, 2026-12-02, the issue's command with ``--steps 2 --warmup 1``
+at load 12.5-14.5: jaxvision 73.9 s/step (compile 89 s), PyTorch eager 85.9 s/step,
+**ratio 1.16**: the goal is met. Side by side at ``--image-size 128 --batch 2 --base-width 64
+--steps 3``, load 10-14: before 13.43 s/step vs PyTorch 9.57, ratio 0.71; after 2.71 s/step
+(compile 36 s) vs 7.83, **ratio 2.89**. Quiet machine (load < 2), 2026-12-02 09:04, the
+issue's command with ``--steps 2 --warmup 1``: jaxvision 11.2 s/step (compile 14 s), PyTorch
+eager 18.4 s/step, **ratio 1.64**.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """jaxvision.nn.conv: Winograd and im2col convolutions against lax.conv_general_dilated."""
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_winograd_conv3x3_float64_is_exact_to_1e12():
 ])
 def test_fast_conv_general_dilated_matches_xla(kernel, strides, padding, rtol):
     keys = jax.random.split(jax.random.key(1), 3)
-    x = jax.random.normal(keys[0], (2, 12, 10, 16))
+    x = jax.random.normal(keys[0], (4, 34, 30, 16))  # 288 Winograd tiles, partial ones at edges
     w = jax.random.normal(keys[1], (kernel, kernel, 16, 16))
     conv = lambda x, w: fast.fast_conv_general_dilated(x, w, (strides,) * 2, padding,  # noqa: E731
                                                        dimension_numbers=DN)
@@ -94,19 +95,71 @@ def test_fast_conv_general_dilated_matches_xla(kernel, strides, padding, rtol):
                   _value_and_grads(_lax((strides,) * 2, padding), x, w, dy), rtol)
 
 
-def _routes_to_winograd(x_shape, w_shape, dtype=jnp.float32):
+def _route(x_shape, w_shape, dtype=jnp.float32, strides=(1, 1)):
+    """'winograd', 'im2col' or 'xla': what the CPU branch runs when differentiated."""
     jaxpr = str(jax.make_jaxpr(lambda x, w: fast.fast_conv_general_dilated(
-        x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN))(jnp.zeros(x_shape, dtype),
-                                                               jnp.zeros(w_shape, dtype)))
-    return "custom_vjp" in jaxpr
+        x, w, strides, ((1, 1), (1, 1)), dimension_numbers=DN))(
+        jax.ShapeDtypeStruct(x_shape, dtype), jax.ShapeDtypeStruct(w_shape, dtype)))
+    return "winograd" if "custom_vjp" in jaxpr else "im2col" if "custom_jvp" in jaxpr else "xla"
 
 
 def test_fast_conv_uses_winograd_only_where_it_pays():
-    assert _routes_to_winograd((2, 8, 8, 16), (3, 3, 16, 16))
-    assert not _routes_to_winograd((2, 8, 8, 3), (3, 3, 3, 64))      # RGB stem: im2col
-    assert not _routes_to_winograd((2, 4, 4, 64), (3, 3, 64, 64))    # below 8x8: im2col
+    assert _route((4, 32, 32, 16), (3, 3, 16, 16)) == "winograd"      # 256 tiles
+    assert _route((8, 32, 32, 512), (3, 3, 512, 512)) == "winograd"   # UNet level 3, batch 8
+    # 128 tiles: the UNet bottleneck (16x16x1024, batch 8) trains faster by im2col.
+    assert _route((8, 16, 16, 1024), (3, 3, 1024, 1024)) == "im2col"
+    assert _route((2, 8, 8, 16), (3, 3, 16, 16)) == "im2col"          # 8 tiles
+    assert _route((32, 8, 8, 3), (3, 3, 3, 64)) == "im2col"           # RGB stem
+    assert _route((64, 4, 4, 64), (3, 3, 64, 64)) == "im2col"         # below 8x8
+    assert _route((8, 32, 32, 16), (3, 3, 16, 16), strides=(2, 2)) == "im2col"
     # bfloat16 would lose Winograd's accuracy: an ordinary im2col GEMM instead.
-    assert not _routes_to_winograd((2, 8, 8, 16), (3, 3, 16, 16), jnp.bfloat16)
+    assert _route((4, 32, 32, 16), (3, 3, 16, 16), jnp.bfloat16) == "im2col"
+
+
+@pytest.mark.parametrize("kernel, strides", [(3, 1), (3, 2), (1, 1)])
+def test_inference_is_xla_and_gradients_are_gemms(kernel, strides):
+    """Undifferentiated: XLA's convolution, bit for bit; differentiated: no convolution left."""
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 16))
+    w = jax.random.normal(jax.random.key(1), (kernel, kernel, 16, 16))
+    pads = ((kernel // 2,) * 2,) * 2
+
+    def conv(x, w):
+        return fast.fast_conv_general_dilated(x, w, (strides,) * 2, pads, dimension_numbers=DN)
+
+    expected = jax.jit(lambda x, w: lax.conv_general_dilated(x, w, (strides,) * 2, pads,
+                                                             dimension_numbers=DN))(x, w)
+    np.testing.assert_array_equal(jax.jit(conv)(x, w), expected)
+    grads = jax.jit(jax.grad(lambda x, w: conv(x, w).sum(), (0, 1))).lower(x, w).compile()
+    assert " convolution(" not in grads.as_text() and " dot(" in grads.as_text()
+
+
+def test_im2col_route_supports_forward_mode():
+    x = jax.random.normal(jax.random.key(0), (2, 12, 10, 16))
+    w = jax.random.normal(jax.random.key(1), (3, 3, 16, 8))
+    ours = jax.jvp(lambda x, w: fast.fast_conv_general_dilated(
+        x, w, (2, 2), ((1, 1), (1, 1)), dimension_numbers=DN), (x, w), (x[::-1], w[::-1]))
+    expected = jax.jvp(_lax((2, 2)), (x, w), (x[::-1], w[::-1]))
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, atol=1e-5 * float(jnp.abs(b).max()))
+
+
+def test_fast_conv_transpose_matches_lax_where_kernel_is_stride():
+    x = jax.random.normal(jax.random.key(0), (2, 5, 7, 6))
+    for kernel, strides, padding in (((2, 2), (2, 2), "VALID"), ((2, 3), (2, 3), "SAME"),
+                                     ((3, 3), (2, 2), "VALID")):  # the last: lax's own
+        w = jax.random.normal(jax.random.key(1), kernel + (6, 4))
+
+        def run(conv):
+            y = conv(x, w, strides, padding)
+            return (y,) + jax.grad(lambda x, w: (conv(x, w, strides, padding) ** 2).sum(),
+                                   (0, 1))(x, w)
+
+        exact = functools.partial(lax.conv_transpose, precision="highest")
+        _assert_close(jax.jit(lambda: run(fast.fast_conv_transpose))(),
+                      jax.jit(lambda: run(exact))(), 1e-6)
+    jaxpr = str(jax.make_jaxpr(fast.fast_conv_transpose, static_argnums=(2, 3))(
+        x, jnp.zeros((2, 2, 6, 4)), (2, 2), "VALID"))
+    assert "dot_general" in jaxpr  # the CPU branch is a GEMM
 
 
 def test_fast_conv_routes_grouped_and_dilated_to_xla():
@@ -131,8 +184,8 @@ def test_resnet_with_fast_convs_trains_like_xla():
 
     from jaxvision.models.resnet import ResNet
 
-    x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
-    labels = jnp.array([0, 1, 2, 3])
+    x = jax.random.normal(jax.random.key(0), (16, 16, 16, 3))  # 256 tiles: Winograd
+    labels = jnp.arange(16) % 4
     results = []
     for conv in ("xla", "auto"):
         model = ResNet(stage_sizes=(1, 1), num_classes=4, stem="cifar", base_features=16,

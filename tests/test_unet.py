@@ -111,6 +111,41 @@ def test_variant_parameter_counts_follow_their_definitions():
     assert nested > base
 
 
+@pytest.mark.slow  # 100 s at load 14 (2 cores shared)
+def test_fast_unet_trains_like_the_xla_one():
+    """conv="auto" (fast convolutions, the GEMM up-convolution) and conv="xla": the same
+    parameters, logits and gradients."""
+    x = jax.random.normal(jax.random.key(0), (2, 16, 16, 3))
+    results = []
+    for conv in ("auto", "xla"):
+        model = U.UNet(num_classes=2, depth=2, base_width=8, conv=conv)
+        variables = model.init(jax.random.key(1), x, train=False)
+
+        def loss(params):
+            logits, _ = model.apply({**variables, "params": params}, x, train=True,
+                                    mutable=["batch_stats"])
+            return jnp.mean(logits ** 2), logits
+
+        results.append((variables["params"],) + jax.jit(jax.grad(loss, has_aux=True))(
+            variables["params"]))
+    (params, grads, logits), (params_xla, grads_xla, logits_xla) = results
+    jax.tree.map(np.testing.assert_array_equal, params, params_xla)
+    np.testing.assert_allclose(logits, logits_xla, rtol=1e-4, atol=1e-4)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
+                 grads, grads_xla)
+    for conv, expected in (("auto", "FastConvTranspose"), ("xla", "ConvTranspose")):
+        seen = set()
+
+        def record(next_fun, args, kwargs, context):
+            seen.add(type(context.module).__name__)
+            return next_fun(*args, **kwargs)
+
+        with nn.intercept_methods(record):
+            jax.eval_shape(functools.partial(U.UNet(depth=2, base_width=8, conv=conv).init,
+                                             train=False), jax.random.key(0), x)
+        assert expected in seen and not {"ConvTranspose", "FastConvTranspose"} - {expected} & seen
+
+
 def test_valid_unet_rejects_nested_skips_and_bad_options():
     with pytest.raises(ValueError, match="nested .* need padding='same'"):
         models.create("unet_plusplus", padding="valid").init(

@@ -1,11 +1,13 @@
 """Upsampling ops and layers: worked vectors and PyTorch parity."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvision.nn.upsample import ConvTranspose, PixelShuffleUpsample, ResizeConv, Upsample
+from jaxvision.nn.upsample import (ConvTranspose, FastConvTranspose, PixelShuffleUpsample,
+                                   ResizeConv, Upsample)
 from jaxvision.ops import upsample as up
 
 SQUARE = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)[None, :, :, None]
@@ -85,6 +87,29 @@ def test_layers_shapes():
         Upsample(2, "area")(x)
     with pytest.raises(ValueError, match="divisible by 4"):
         up.pixel_shuffle(jnp.ones((1, 2, 2, 6)), 2)
+
+
+@pytest.mark.parametrize("kernel, strides, fast", [((2, 2), (2, 2), True), ((3, 2), (3, 2), True),
+                                                   ((3, 3), (2, 2), False)])
+def test_fast_conv_transpose_is_flax_conv_transpose(kernel, strides, fast):
+    """Same parameters (initialised alike), outputs and gradients; a GEMM iff kernel == stride."""
+    x = jax.random.normal(jax.random.key(0), (2, 5, 7, 6))
+    ours, flax_layer = (cls(4, kernel, strides=strides, padding="VALID")
+                        for cls in (FastConvTranspose, nn.ConvTranspose))
+    variables = ours.init(jax.random.key(1), x)
+    jax.tree.map(np.testing.assert_array_equal, variables, flax_layer.init(jax.random.key(1), x))
+    variables = jax.tree.map(lambda v: v + 0.5, variables)  # a non-zero bias
+
+    def run(layer):
+        return jax.jit(jax.value_and_grad(lambda v, x: (layer.apply(v, x) ** 2).sum(),
+                                          (0, 1)))(variables, x)
+
+    ours_out, expected = run(ours), run(flax_layer)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
+                 ours_out, expected)
+    jaxpr = str(jax.make_jaxpr(ours.apply)(variables, x))
+    assert ("dot_general" in jaxpr) == fast
+    assert isinstance(ours, nn.ConvTranspose)  # what BatchNorm folding looks for
 
 
 # ---- PyTorch parity ------------------------------------------------------------------------

@@ -27,7 +27,9 @@ import jax.numpy as jnp
 
 from jaxvision.models.registry import register
 from jaxvision.models.unet_sizes import unet_sizes
+from jaxvision.nn.conv import fast_conv_general_dilated
 from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.upsample import FastConvTranspose
 
 
 def center_crop(x: jax.Array, height: int, width: int) -> jax.Array:
@@ -133,6 +135,10 @@ class UNet(nn.Module):
         conv, norm, act = resolve_layers(self.conv, self.norm, self.act, train=train,
                                          dtype=self.dtype)
         widths = self.level_widths()
+        # With jaxvision's fast convolutions the 2x2 up-convolution is a GEMM too (same params).
+        fast = (getattr(conv, "keywords", {}).get("conv_general_dilated")
+                is fast_conv_general_dilated)
+        transpose = FastConvTranspose if fast else nn.ConvTranspose
 
         def block(y, level, name):
             return ConvBlock(widths[level], self.padding, self.block == "residual", conv, norm,
@@ -140,8 +146,8 @@ class UNet(nn.Module):
 
         def up(y, level, name):
             if self.upsample == "transpose":
-                return nn.ConvTranspose(widths[level], (2, 2), strides=(2, 2), padding="VALID",
-                                        dtype=self.dtype, name=name)(y)
+                return transpose(widths[level], (2, 2), strides=(2, 2), padding="VALID",
+                                 dtype=self.dtype, name=name)(y)
             y = jnp.repeat(jnp.repeat(y, 2, axis=1), 2, axis=2)
             return conv(widths[level], (3, 3), padding=((1, 1), (1, 1)), name=name)(y)
 

@@ -1,21 +1,30 @@
 """Fast CPU convolutions: drop-in replacements for ``lax.conv_general_dilated``.
 
-XLA:CPU runs convolutions far below its matmul speed on the shapes of small-image CNNs (a
-ResNet-18 train step on 32x32 images runs at about a fifth of the machine's matmul peak, and a
-convolution's weight gradient at about a tenth). :func:`fast_conv_general_dilated` rewrites
-them as batched matrix products instead:
+XLA:CPU runs convolution gradients far below its matmul speed on the shapes of small-image CNNs
+(a ResNet-18 train step on 32x32 images runs at about a fifth of the machine's matmul peak, and
+a convolution's weight gradient at about a tenth); its forward convolution is fast. Under
+differentiation, :func:`fast_conv_general_dilated` therefore computes the convolution, its
+input gradient and its weight gradient as batched matrix products instead:
 
-* 3x3, stride 1, padding 1 (the bulk of a ResNet's work), float32, at least 8x8 pixels and
-  16 channels in and out (below that, transforming the tiles costs more than it saves):
-  Winograd F(4x4, 3x3) (Lavin & Gray, 2016), which needs 36 multiplications per 16 outputs
-  instead of 144. Forward, input gradient and weight gradient are each one batched matmul over
-  the 36 transform positions (custom VJP), between cheap linear transforms of the tiles.
-  Accuracy: errors up to about 5e-6 of the largest output, against about 1e-7 for a direct
-  float32 convolution (tests/test_fast_conv.py bounds both); bfloat16 inputs go to im2col.
+* 3x3, stride 1, padding 1 (the bulk of a ResNet's work), float32, at least 8x8 pixels, 16
+  channels in and out and 256 output tiles (below that, transforming the tiles costs more
+  than it saves, and each transform position's GEMM has too few rows for its transformed
+  kernel, 4x the kernel's size: by im2col a UNet's 16x16x1024 bottleneck trains 1.25x faster
+  at batch 8, its 16x16x512 and 8x8x1024 maps 3x and 9x at batch 2): Winograd F(4x4, 3x3)
+  (Lavin & Gray, 2016), which needs 36 multiplications per 16 outputs instead of 144.
+  Forward, input gradient and weight gradient are each one batched matmul over the 36
+  transform positions (custom VJP), between cheap linear transforms of the tiles. Accuracy:
+  errors up to about 5e-6 of the largest output, against about 1e-7 for a direct float32
+  convolution (tests/test_fast_conv.py bounds both); bfloat16 inputs go to im2col.
 * every other ungrouped, undilated convolution (strided, 1x1, the stem): im2col, one GEMM of
-  the ``(N*Ho*Wo, kh*kw*C)`` patches with the kernel; autodiff turns its transpose into GEMMs too.
+  the ``(N*Ho*Wo, kh*kw*C)`` patches with the kernel (custom JVP, so forward mode works too);
+  its transposes are GEMMs too.
 * grouped or dilated convolutions, and every platform other than CPU (where cuDNN or the TPU
   compiler already choose well): ``lax.conv_general_dilated`` itself.
+
+Undifferentiated calls (inference) are XLA's convolution, bit for bit: on ResNet-18's layers
+at batch 32 its forward beat the GEMM forms on all but the last stage's strided and 1x1 ones
+(the 7x7 stem by 3x), and the whole network ran 1.1-1.25x faster (``benchmarks/inference.py``).
 
 Use it as ``nn.Conv(..., conv_general_dilated=fast_conv_general_dilated)``; jaxvision's models
 use it by default (``conv="auto"``, see :mod:`jaxvision.nn.layers`; ``conv="xla"`` is XLA's
@@ -32,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxvision.ops.conv import extract_patches
 
@@ -218,10 +228,51 @@ def im2col_conv(x, w, strides, padding):
 
 # ----------------------------------------------------------------------------- dispatcher
 
+WINOGRAD_MIN_TILES = 256  # fewer tiles: each transform position's GEMM is too short (see doc)
+
+
+def winograd_tiles(shape, m: int = WINOGRAD_TILE) -> int:
+    """Rows of each of Winograd's batched GEMMs: the output tiles of an ``(N, H, W, C)`` image."""
+    _, th, tw = _tile_grid(shape, m)
+    return shape[0] * th * tw
+
+
+def _xla_conv(x, w, strides, padding):
+    return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _winograd_for_gradients(x, w, m):
+    """XLA's 3x3 convolution; differentiated, Winograd's forward and gradients."""
+    return _xla_conv(x, w, (1, 1), ((1, 1), (1, 1)))
+
+
+_winograd_for_gradients.defvjp(_winograd_fwd, _winograd_bwd)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _im2col_for_gradients(x, w, strides, padding):
+    """XLA's convolution; differentiated, the im2col GEMM (whose transposes are GEMMs)."""
+    return _xla_conv(x, w, strides, padding)
+
+
+def _im2col_jvp(strides, padding, primals, tangents):
+    (x, w), (dx, dw) = primals, tangents
+    conv = functools.partial(im2col_conv, strides=strides, padding=padding)
+    y = conv(x, w)
+    terms = [conv(dx, w)] if not isinstance(dx, SymbolicZero) else []
+    terms += [conv(x, dw)] if not isinstance(dw, SymbolicZero) else []
+    return y, sum(terms) if terms else jnp.zeros_like(y)
+
+
+_im2col_for_gradients.defjvp(_im2col_jvp, symbolic_zeros=True)
+
+
 def fast_conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
                               lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
                               feature_group_count: int = 1, precision=None, **kwargs):
-    """``lax.conv_general_dilated`` computed by Winograd or im2col GEMMs on CPU (see module doc).
+    """``lax.conv_general_dilated`` whose gradients are Winograd or im2col GEMMs on CPU (see
+    module doc).
 
     Same signature and result (to float32 rounding); anything it does not rewrite goes to
     ``lax.conv_general_dilated`` unchanged, as does every non-CPU platform.
@@ -245,11 +296,57 @@ def fast_conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
     padding = tuple(tuple(int(p) for p in pair) for pair in padding)
     if (rhs.shape[:2] == (3, 3) and strides == (1, 1) and padding == ((1, 1), (1, 1))
             and min(lhs.shape[1:3]) >= 8 and min(rhs.shape[2:]) >= 16
+            and winograd_tiles(lhs.shape) >= WINOGRAD_MIN_TILES
             and lhs.dtype in (jnp.float32, jnp.float64)):
         def rewritten(lhs, rhs):
-            return winograd_conv3x3(lhs, rhs, WINOGRAD_TILE)
+            return _winograd_for_gradients(lhs, rhs, WINOGRAD_TILE)
     else:
         def rewritten(lhs, rhs):
-            return im2col_conv(lhs, rhs, strides, padding)
+            return _im2col_for_gradients(lhs, rhs, strides, padding)
     return lax.platform_dependent(lhs, rhs, cpu=rewritten, default=exact)
 
+
+# ------------------------------------------------------------------ transposed convolution
+
+def stride_conv_transpose(x, kernel, precision=None):
+    """``lax.conv_transpose(x, kernel, strides=kernel.shape[:2], padding="VALID")`` (NHWC/HWIO).
+
+    With kernel == stride the output windows do not overlap: output pixel ``(k_h i + a,
+    k_w j + b)`` is ``x[i, j] @ kernel[k_h - 1 - a, k_w - 1 - b]`` (``lax.conv_transpose``
+    correlates the dilated input with the unflipped kernel). So it is one GEMM
+    ``(N*H*W, Cin) @ (Cin, k_h*k_w*Cout)`` and a depth-to-space; both gradients are GEMMs.
+    """
+    n, h, w, c = x.shape
+    kh, kw, _, out = kernel.shape
+    taps = jnp.transpose(kernel[::-1, ::-1], (2, 0, 1, 3)).reshape(c, kh * kw * out)
+    y = lax.dot_general(x.reshape(-1, c), taps, (((1,), (0,)), ((), ())), precision=precision)
+    y = y.reshape(n, h, w, kh, kw, out).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, h * kh, w * kw, out)
+
+
+def fast_conv_transpose(lhs, rhs, strides: Sequence[int], padding, rhs_dilation=None,
+                        dimension_numbers=None, transpose_kernel: bool = False, precision=None,
+                        preferred_element_type=None):
+    """``lax.conv_transpose``, by :func:`stride_conv_transpose` on CPU where kernel == stride.
+
+    Rewritten: NHWC/HWIO, no dilation, no ``transpose_kernel``, padding ``"VALID"`` or
+    ``"SAME"`` (the same thing when kernel == stride). Everything else, and every platform
+    other than CPU, is ``lax.conv_transpose`` unchanged.
+    """
+    def exact(lhs, rhs):
+        return lax.conv_transpose(lhs, rhs, strides, padding, rhs_dilation, dimension_numbers,
+                                  transpose_kernel, precision, preferred_element_type)
+
+    rewritable = (
+        lhs.ndim == 4 and not transpose_kernel and preferred_element_type is None
+        and tuple(int(s) for s in strides) == tuple(rhs.shape[:2])
+        and all(d in (None, 1) for d in tuple(rhs_dilation or ()))
+        and isinstance(padding, str) and padding.upper() in ("VALID", "SAME")
+        # conv_transpose's default layout is NHWC/HWIO, unlike conv_general_dilated's
+        and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers or _NHWC)
+        == lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
+    )
+    if not rewritable:
+        return exact(lhs, rhs)
+    return lax.platform_dependent(
+        lhs, rhs, cpu=lambda lhs, rhs: stride_conv_transpose(lhs, rhs, precision), default=exact)

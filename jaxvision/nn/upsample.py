@@ -3,6 +3,9 @@
 * :class:`ConvTranspose`: ``torch.nn.ConvTranspose2d`` (padding, output padding, dilation),
   or, with ``output_size``, the padding solved for by
   :func:`jaxvision.ops.upsample.transposed_conv_padding` (an unreachable size is an error).
+* :class:`FastConvTranspose`: ``flax.linen.ConvTranspose`` (same parameters and results) that
+  computes kernel == stride layers by :func:`jaxvision.nn.conv.fast_conv_transpose` (one GEMM
+  on CPU instead of XLA's slow input-dilated convolution).
 * :class:`Upsample`: a fixed upsampling (nearest, bed of nails, bilinear, bicubic) by a factor.
 * :class:`ResizeConv`: upsample then a stride-1 convolution, the text's remedy for the
   checkerboard artifacts of transposed convolutions whose kernel is not a multiple of the
@@ -17,6 +20,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxvision.nn.conv import fast_conv_transpose
 from jaxvision.ops import upsample as up
 from jaxvision.ops.conv import as_pair, conv_transpose2d
 
@@ -57,6 +61,36 @@ class ConvTranspose(nn.Module):
                                              padding=self.padding, dilation=self.dilation)
                   for n, target, k, s in zip(input_hw, self.output_size, kernels, strides)]
         return tuple(p for p, _ in solved), tuple(op for _, op in solved)
+
+
+class FastConvTranspose(nn.ConvTranspose):
+    """``flax.linen.ConvTranspose`` whose 2-D, kernel == stride, ``"VALID"``/``"SAME"`` case
+    (no mask, dilation or ``transpose_kernel``) runs :func:`fast_conv_transpose`; the same
+    parameters (a subclass, so BatchNorm folding and checkpoints see a ``ConvTranspose``) and
+    the same outputs to float32 rounding. Every other configuration is Flax's own."""
+
+    @nn.compact
+    def __call__(self, inputs):
+        size = ((self.kernel_size,) if isinstance(self.kernel_size, int)
+                else tuple(self.kernel_size))  # an int is Flax's 1-D kernel
+
+        def per_axis(value):
+            return (value,) * len(size) if isinstance(value, int) else tuple(value)
+
+        strides = per_axis(self.strides or 1)
+        fast = (inputs.ndim == 4 and len(size) == 2 and strides == size and self.mask is None
+                and per_axis(self.kernel_dilation or 1) == (1, 1)
+                and not self.transpose_kernel and self.preferred_element_type is None
+                and isinstance(self.padding, str) and self.padding in ("VALID", "SAME"))
+        if not fast:
+            return super().__call__(inputs)
+        kernel = self.param("kernel", self.kernel_init, size + (inputs.shape[-1], self.features),
+                            self.param_dtype)
+        bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+                if self.use_bias else None)
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        y = fast_conv_transpose(inputs, kernel, strides, self.padding, precision=self.precision)
+        return y if bias is None else y + bias
 
 
 class Upsample(nn.Module):
