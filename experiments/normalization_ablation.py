@@ -47,7 +47,6 @@ from __future__ import annotations
 import os
 
 import flax.linen as nn
-import jax
 import ml_collections
 import numpy as np
 
@@ -141,9 +140,7 @@ def plot_accuracy(path: str, summary: dict, batch_sizes) -> None:
 
 def main(config, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
-    # Runs that differ only in seed compile to the same programs: cache them on disk.
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "xla_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    sci.cache_compilations(workdir)
     batch_sizes = tuple(config.batch_sizes)
     runs = [train_one(config, norm, b, seed, workdir)
             for seed in range(config.seeds) for b in batch_sizes for norm in config.norms]

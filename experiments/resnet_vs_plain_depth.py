@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import os
 
-import jax
 import ml_collections
 import numpy as np
 
@@ -144,9 +143,7 @@ def plot_summary(path: str, summary: dict, depths) -> None:
 
 def main(config, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
-    # Runs that differ only in seed compile to the same programs: cache them on disk.
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "xla_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    sci.cache_compilations(workdir)
     depths = tuple(config.depths)
     runs = [train_one(config, kind, depth, seed, workdir)
             for seed in range(config.seeds) for depth in depths for kind in KINDS]

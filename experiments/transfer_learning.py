@@ -85,6 +85,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from experiments import _science as sci
 from experiments import pretrain
 from jaxvision import cli, models, plots, train
 from jaxvision.data import from_arrays, make_datasets
@@ -370,9 +371,7 @@ def save_targets(path: str, pools: dict) -> None:
 
 def main(config, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
-    # Runs that differ only in seed or data compile to the same programs: cache them on disk.
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "xla_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    sci.cache_compilations(workdir)
     if config.quick:
         config.sizes, config.seeds, config.dissimilar_seeds = (10, 30), 1, 1
     start = time.time()

@@ -86,6 +86,7 @@ import os
 import ml_collections
 import numpy as np
 
+from experiments import _science as sci
 from jaxvision import cli, inference, plots, train
 from jaxvision.data import from_arrays, make_datasets
 from jaxvision.data.builders.shapes import Shapes
@@ -269,11 +270,7 @@ def _mean_sd(values):
 def main(config, workdir: str) -> dict:
     import time
 
-    import jax
-
-    # Runs that differ only in seed compile to the same programs: cache them on disk.
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "xla_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    sci.cache_compilations(workdir)
     if config.quick:
         config.num_train, config.num_test, config.seeds = 256, 100, 1
         config.skips_num_train = 256
