@@ -81,6 +81,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.model_kwargs = ml_collections.ConfigDict(dict(
         stage_sizes=(1, 1, 1, 1), stem="cifar", base_features=32))
     config.epochs = 3
+    # 0: every batch size trains `epochs` epochs (equal data); > 0: at least this many steps
+    # (whole epochs), so that large batches are not judged on a few dozen updates
+    config.min_steps = 0
     config.base_learning_rate = 0.05  # at batch 32
     config.scale_learning_rate = True  # linear scaling with the batch; False: the same at every batch
     config.weight_decay = 1e-4
@@ -89,14 +92,16 @@ def get_config() -> ml_collections.ConfigDict:
 
 def train_one(config, norm: str, batch_size: int, seed: int, workdir: str) -> dict:
     learning_rate = config.base_learning_rate * (batch_size / 32 if config.scale_learning_rate else 1)
-    cfg = sci.engine_config(epochs=config.epochs, seed=seed, optimizer=dict(
+    steps_per_epoch = len(digits_arrays("train")[1]) // batch_size
+    epochs = max(config.epochs, -(-config.min_steps // steps_per_epoch))
+    cfg = sci.engine_config(epochs=epochs, seed=seed, optimizer=dict(
         name="momentum", momentum=0.9, learning_rate=learning_rate, schedule="cosine",
         weight_decay=config.weight_decay), norm=norm, conv="xla", **config.model_kwargs.to_dict())
     cfg.model = config.model
     # A non-finite step is skipped, never the end of the run: the divergence is the result.
     cfg.nonfinite, cfg.max_consecutive_skips = "skip", 10 ** 9
     cfg.batch_size = batch_size
-    cfg.log_every_steps = len(digits_arrays("train")[1]) // batch_size  # once an epoch
+    cfg.log_every_steps = steps_per_epoch  # once an epoch
     model = None
     if norm == "none" and config.model == "resnet18":
         model = models.create(config.model, num_classes=10, **{**cfg.model_kwargs.to_dict(),
@@ -123,7 +128,7 @@ def summarise(runs: list[dict]) -> dict:
             for norm, by_batch in groups.items()}
 
 
-def plot_accuracy(path: str, summary: dict, batch_sizes) -> None:
+def plot_accuracy(path: str, summary: dict, batch_sizes, budget: str) -> None:
     fig, ax = plots.figure((6.5, 4))
     for norm, by_batch in summary.items():
         stats = np.array([by_batch[str(b)]["test_accuracy"] for b in batch_sizes])
@@ -131,7 +136,7 @@ def plot_accuracy(path: str, summary: dict, batch_sizes) -> None:
                     label=NAMES.get(norm, norm))
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(batch_sizes), [str(b) for b in batch_sizes])
-    ax.set(xlabel="batch size (same epochs; lr scaled with the batch)",
+    ax.set(xlabel=f"batch size ({budget}; lr scaled with the batch)",
            ylabel="test accuracy (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -145,7 +150,9 @@ def main(config, workdir: str) -> dict:
     runs = [train_one(config, norm, b, seed, workdir)
             for seed in range(config.seeds) for b in batch_sizes for norm in config.norms]
     summary = summarise(runs)
-    plot_accuracy(os.path.join(workdir, "normalization.png"), summary, batch_sizes)
+    budget = (f"at least {config.min_steps} steps, whole epochs" if config.min_steps
+              else f"{config.epochs} epochs")
+    plot_accuracy(os.path.join(workdir, "normalization.png"), summary, batch_sizes, budget)
     rows = [{"norm": NAMES.get(norm, norm), "batch": b,
              **{m: f"{s[0]:.4f} ± {s[1]:.4f}" for m, s in summary[norm][str(b)].items()}}
             for norm in config.norms for b in batch_sizes]
@@ -155,8 +162,8 @@ def main(config, workdir: str) -> dict:
               for norm, by_batch in summary.items()}
     sections = [
         f"digits (8x8), {config.model} {config.model_kwargs.to_dict()} with each norm, "
-        f"{config.epochs} epochs at every batch size, "
-        f"SGD momentum 0.9, lr {config.base_learning_rate} x batch / 32 with a cosine schedule; "
+        f"{budget} at every batch size, SGD momentum 0.9, lr {config.base_learning_rate} x "
+        "batch / 32 with a cosine schedule; "
         f"mean ± std over {config.seeds} seeds. `train_accuracy_train_mode`: the last epoch's "
         "running accuracy in train mode (BatchNorm on batch statistics); `train_accuracy` and "
         "`test_accuracy`: the final model in eval mode (BatchNorm on its running averages).",

@@ -18,6 +18,15 @@ Measured: 2026-12-02, default config (4,000 training images, 12 epochs, 1,500 st
           --config.grad_clip_norm=0``) BCE without the prior diverges (non-finite loss at step
           57) while focal + prior trains stably (eval loss 1.78, 1.64, 1.62; AP50 still 0 at
           93 steps): the prior matters where the optimizer feels the loss's scale.
+          Longer SGD runs (2026-12-02, ``--config.ablation_train=2000
+          --config.ablation_epochs=6``, 372 steps, no clipping, after the initialisation's
+          compile change moved the initial weights by float32 rounding): at lr 0.01 BCE without
+          the prior no longer diverges; it stalls at AP50 0.009 (eval loss 6.58, 5.95, 5.89,
+          5.86, 5.84: flat from epoch 2), BCE + prior at 0.008, and focal + prior still has AP50
+          0 (no score above 0.05) while its eval loss keeps falling (1.63 to 1.55). At lr 0.03
+          BCE without the prior diverges at step 25; focal + prior is stable (eval loss 1.61 to
+          1.43) but still has AP50 0 after 372 steps. From scratch, SGD at this budget detects
+          nothing with either loss: the "trains where BCE stalls" curves need a longer run.
 Runtime:  about 15-20 minutes on a quiet 2-core machine (1.9 steps/s, plus 500-image
           evaluations); this run took 80 minutes on the shared machine at load 6-12, and was
           resumed once from its step-1375 checkpoint after its final evaluation stalled
