@@ -27,6 +27,7 @@ def _results(workdir, *figures):
     return results
 
 
+@pytest.mark.slow  # 20-30 s: two or more engine runs
 def test_depth_smoke(tmp_path):
     config = resnet_vs_plain_depth.get_config()
     config.depths, config.seeds, config.epochs, config.warmup_steps = (8,), 1, 1, 0
@@ -45,6 +46,7 @@ def test_depth_smoke(tmp_path):
     assert not os.path.exists(tmp_path / "plain8_seed0" / "previous")
 
 
+@pytest.mark.slow  # 20-30 s: two or more engine runs
 def test_norm_smoke(tmp_path):
     config = normalization_ablation.get_config()
     config.norms, config.batch_sizes, config.seeds, config.epochs = ("batch_norm", "none"), (64,), 1, 1
