@@ -61,8 +61,9 @@ import time
 import ml_collections
 import numpy as np
 
+from experiments.retinanet_shapes import shapes_source
 from jaxvision import cli, inference, plots, train
-from jaxvision.data import from_arrays, make_datasets
+from jaxvision.data import make_datasets
 from jaxvision.data.shapes import CLASS_NAMES, ShapesSpec, generate
 from jaxvision.models.retinanet import small_anchor_sizes
 from jaxvision.train.writers import read_metrics
@@ -109,14 +110,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.fpn_smallest_anchor = 8.0
     config.quick = False
     return config
-
-
-def shapes_source(split: str, num: int):
-    d = generate(SPEC, split, num)
-    keep = d["valid"]
-    return from_arrays(d["image"], boxes=[b[k] for b, k in zip(d["boxes"], keep)],
-                       box_classes=[c[k] for c, k in zip(d["classes"], keep)],
-                       num_classes=len(CLASS_NAMES), class_names=CLASS_NAMES)
 
 
 def area_counts(split: str, num: int) -> dict[str, int]:
@@ -200,7 +193,8 @@ def main(config, workdir: str) -> dict:
         config.optimizer.warmup_steps = min(config.optimizer.warmup_steps, 2)
     base = {k: v for k, v in config.to_dict().items()
             if k not in ("quick", "variants", "num_train", "num_test", "fpn_smallest_anchor")}
-    datasets = make_datasets(shapes_source("train", num_train), shapes_source("test", num_test),
+    datasets = make_datasets(shapes_source(SPEC, "train", num_train),
+                             shapes_source(SPEC, "test", num_test),
                              batch_size=config.batch_size,
                              eval_batch_size=config.eval_batch_size, seed=config.seed,
                              max_boxes=SPEC.max_objects)

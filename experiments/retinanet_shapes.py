@@ -90,8 +90,9 @@ def get_config() -> ml_collections.ConfigDict:
     return config
 
 
-def det64_source(split: str, num: int):
-    d = generate(DET64, split, num)
+def shapes_source(spec: ShapesSpec, split: str, num: int):
+    """``num`` generated images of ``spec`` with their boxes and classes, as a data source."""
+    d = generate(spec, split, num)
     keep = d["valid"]
     return from_arrays(d["image"], boxes=[b[k] for b, k in zip(d["boxes"], keep)],
                        box_classes=[c[k] for c, k in zip(d["classes"], keep)],
@@ -99,7 +100,8 @@ def det64_source(split: str, num: int):
 
 
 def _train(config, workdir: str, num_train: int, num_test: int) -> dict:
-    datasets = make_datasets(det64_source("train", num_train), det64_source("test", num_test),
+    datasets = make_datasets(shapes_source(DET64, "train", num_train),
+                             shapes_source(DET64, "test", num_test),
                              batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
                              seed=config.seed, max_boxes=DET64.max_objects)
     return train.train_and_evaluate(config, workdir, datasets=datasets)

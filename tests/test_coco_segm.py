@@ -153,11 +153,9 @@ def test_chunked_decoding_and_iou_equal_pycocotools(monkeypatch):
                                   reference)
 
 
+@pytest.mark.skipif(coco.HUGEPAGE_SWITCH is None, reason="this numpy has no huge page switch")
 def test_numpy_huge_page_setting_is_restored():
-    switch = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
-                     "_set_madvise_hugepage", None)
-    if switch is None:
-        pytest.skip("this numpy has no huge page switch")
+    switch = coco.HUGEPAGE_SWITCH
     gt, results = random_segm_coco(1, num_images=4)
     for setting in (True, False):
         switch(setting)

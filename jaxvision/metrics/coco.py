@@ -122,6 +122,9 @@ def bbox_iou_xywh(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarr
         return np.where(overlap, inter / np.where(overlap, union, 1.0), 0.0)
 
 
+# numpy's (private) switch of its huge-page advice; None where this numpy has none.
+HUGEPAGE_SWITCH = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
+                          "_set_madvise_hugepage", None)
 _advice_lock = threading.Lock()
 _advice = {"depth": 0, "saved": True}
 
@@ -132,8 +135,7 @@ def _without_hugepage_advice():
     pages on 'madvise' (a common default), a fragmented memory is then compacted on the spot:
     at 5000 images that system time was larger than the whole 'segm' evaluation. The
     evaluation's large arrays live for milliseconds, so none are asked for while it runs."""
-    switch = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
-                     "_set_madvise_hugepage", None)
+    switch = HUGEPAGE_SWITCH
     if switch is None:
         yield
         return
