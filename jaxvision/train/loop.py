@@ -203,7 +203,7 @@ def _train_and_evaluate(config, workdir: str, *, parallel: Parallel, stop: StopR
                          "field to sync across devices under parallel='pmap'; use "
                          "bn_mode='per_device', parallel='jit', or inject its norm "
                          "(see jaxvision.nn.layers)")
-    state = _compile_once(jax.jit(init_state, out_shardings=parallel.replicated))()
+    state = compile_once(jax.jit(init_state, out_shardings=parallel.replicated))()
     train_body = make_train_step(options, augment_fn, eval_preprocess_fn)
     train_step = parallel.compile_train_step(
         _logs_plateau_lr(train_body) if config.plateau.metric else train_body)
@@ -409,7 +409,7 @@ def _transfer_plan(config, model, input_shape, steps_per_epoch: int):
     return plan(config, model, input_shape, steps_per_epoch=steps_per_epoch)
 
 
-def _compile_once(jitted):
+def compile_once(jitted):
     """``jitted`` compiled for a program that runs once, such as the initialisation: on CPU
     without XLA's backend optimisations, which spend most of its compile time on the unrolled
     threefry hashes of the initialisers (measured: ResNet-18 46 s -> 18 s, a narrow
