@@ -43,6 +43,7 @@ def jax_timers(batch: int, size: int, channels: int):
     from jax import lax
 
     from jaxvision.nn import fast_conv_general_dilated
+    from jaxvision.xla_options import compiler_options
 
     keys = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(keys[0], (batch, size, size, channels))
@@ -53,7 +54,7 @@ def jax_timers(batch: int, size: int, channels: int):
         def loss(x, w, conv=conv):
             return (conv(x, w, (1, 1), ((1, 1), (1, 1)),
                          dimension_numbers=("NHWC", "HWIO", "NHWC")) * dy).sum()
-        step = jax.jit(jax.value_and_grad(loss, (0, 1)))
+        step = jax.jit(jax.value_and_grad(loss, (0, 1)), compiler_options=compiler_options())
         timers[name] = lambda step=step: jax.block_until_ready(step(x, w))
     return timers
 

@@ -24,6 +24,7 @@ eager 8.02 s, **ratio 1.85** (goal >= 1.0: met). ``--no-torch --steps 1 --image-
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -50,6 +51,7 @@ def main(argv=None) -> None:
     import numpy as np
 
     from jaxvision import convert, models
+    from jaxvision.xla_options import compiler_options
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
     x = np.random.default_rng(0).normal(size=(args.batch, args.image_size, args.image_size,
@@ -68,7 +70,8 @@ def main(argv=None) -> None:
         x_torch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     else:
         variables = jax.jit(lambda k: model.init(k, x[:1], train=False))(jax.random.key(0))
-    forward = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    forward = jax.jit(lambda v, x: model.apply(v, x, train=False),
+                      compiler_options=compiler_options())
     start = time.perf_counter()
     jax.block_until_ready(forward(variables, x))
     print(json.dumps({"framework": "jaxvision", "compile_s": time.perf_counter() - start}))
@@ -104,6 +107,7 @@ def train_throughput(steps: int) -> None:
 
     from experiments import retinanet_shapes
     from jaxvision import models, tasks
+    from jaxvision.xla_options import compiler_options
     from jaxvision.data.shapes import generate
 
     config = retinanet_shapes.get_config()
@@ -117,7 +121,7 @@ def train_throughput(steps: int) -> None:
     optimizer = optax.adamw(1e-3)
     opt_state = optimizer.init(variables["params"])
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=compiler_options())
     def step(params, stats, opt_state, batch):
         def loss_fn(p):
             out, new = model.apply({"params": p, "batch_stats": stats}, batch["image"],

@@ -112,6 +112,7 @@ def make_jax_step(args, variant: str):
 
     from jaxvision.models.resnet import ResNet
     from jaxvision.nn.blocks import BasicBlock
+    from jaxvision.xla_options import compiler_options
 
     conv_impl, _, dtype = variant.partition("/")
     dtype = dtype or "float32"
@@ -143,7 +144,7 @@ def make_jax_step(args, variant: str):
     rng = jax.random.key(1)
     images = jax.random.normal(rng, shape, jnp.float32)
     labels = jax.random.randint(rng, (args.batch,), 0, 10)
-    step = jax.jit(train_step, donate_argnums=(0, 1, 2))
+    step = jax.jit(train_step, donate_argnums=(0, 1, 2), compiler_options=compiler_options())
     start = time.perf_counter()
     compiled = step.lower(params, batch_stats, opt_state, images, labels).compile()
     compile_s = time.perf_counter() - start

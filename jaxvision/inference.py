@@ -428,6 +428,8 @@ class Predictor:
         import jax
         import jax.numpy as jnp
 
+        from jaxvision.xla_options import compiler_options
+
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model, self.variables, self.task, self.spec = model, variables, task, spec
@@ -440,7 +442,7 @@ class Predictor:
             x = to_model_input(spec, images).astype(compute_dtype)
             return task.predict(model.apply(variables, x, train=False))
 
-        self._forward = jax.jit(forward)
+        self._forward = jax.jit(forward, compiler_options=compiler_options())
 
     def preprocess(self, images) -> np.ndarray:
         """The float32 model input of ``images`` (see ``jaxvision.inference.preprocess``)."""

@@ -20,6 +20,8 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from jaxvision.xla_options import compiler_options
+
 
 class QueueFull(RuntimeError):
     """The batcher holds ``max_queue`` images already; try again later."""
@@ -75,7 +77,9 @@ class Batcher:
         for size in self.buckets:
             if size not in self._compiled:
                 example = jax.ShapeDtypeStruct((size, *self.image_shape), np.uint8)
-                self._compiled[size] = self.apply.lower(self.variables, example).compile()
+                # Options here, not on the jit: the export traces the same function nested.
+                self._compiled[size] = self.apply.lower(self.variables, example).compile(
+                    compiler_options=compiler_options())
 
     def start(self) -> None:
         """Compile every bucket, then start the worker."""

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxvision.xla_options import compiler_options
+
 
 class OutOfMemory(RuntimeError):
     """A batch size that does not fit the budget."""
@@ -83,7 +85,9 @@ def train_step_probe(model: nn.Module, tx: optax.GradientTransformation,
     variables = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     params = variables["params"]
     state = {k: v for k, v in variables.items() if k != "params"}
-    step = jax.jit(make_train_step(model, tx, mutable=list(state)))
+    # Compiled as the engine compiles its step, so that its memory is the engine's.
+    step = jax.jit(make_train_step(model, tx, mutable=list(state)),
+                   compiler_options=compiler_options())
     opt_state = jax.jit(tx.init)(params)
 
     def try_batch(size: int) -> int:

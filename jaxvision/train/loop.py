@@ -48,6 +48,7 @@ from jaxvision.train.step import Adversarial, StepOptions, make_eval_step, make_
 from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
                                      keep_old_config, move_run_aside, write_json_atomic)
 from jaxvision.train.writers import MetricWriter, plot_curves, read_metrics
+from jaxvision.xla_options import compiler_options
 
 log = logging.getLogger("jaxvision.train")
 _MODEL_INPUT = "model_input.json"  # what load_state needs to rebuild the model
@@ -410,13 +411,9 @@ def _transfer_plan(config, model, input_shape, steps_per_epoch: int):
 
 
 def compile_once(jitted):
-    """``jitted`` compiled for a program that runs once, such as the initialisation: on CPU
-    without XLA's backend optimisations, which spend most of its compile time on the unrolled
-    threefry hashes of the initialisers (measured: ResNet-18 46 s -> 18 s, a narrow
-    RetinaNet-ResNet-18-FPN 95 s -> 22 s) to save about a second of running time. The values
-    are the same up to float32 rounding (2 ulp measured)."""
-    options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-    return jitted.lower().compile(compiler_options=options)
+    """``jitted`` compiled for a program that runs once, such as the initialisation (see
+    :func:`jaxvision.xla_options.compiler_options`)."""
+    return jitted.lower().compile(compiler_options=compiler_options(run_once=True))
 
 
 def _build_tx(config, total_steps: int, plan=None) -> optax.GradientTransformation:

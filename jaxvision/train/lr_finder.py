@@ -16,6 +16,7 @@ so that the suggestion holds for the engine's run.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any, Callable, Iterable
 
@@ -28,6 +29,7 @@ import optax
 from jaxvision.tasks import Task
 from jaxvision.train.state import create_train_state
 from jaxvision.train.step import images_to_float
+from jaxvision.xla_options import compiler_options
 
 
 def range_test_lrs(*, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> np.ndarray:
@@ -50,7 +52,7 @@ def lr_range_test(loss_fn: Callable[[Any, Any], jax.Array], params: Any, batches
     lrs = range_test_lrs(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps)
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=start_lr, momentum=momentum or None)
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=compiler_options())
     def step(params, opt_state, batch, lr):
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
         opt_state.hyperparams["learning_rate"] = lr

@@ -21,6 +21,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxvision.xla_options import compiler_options
+
 AXIS = "data"
 MODES = ("none", "jit", "pmap")
 
@@ -73,7 +75,8 @@ class Parallel:
         out_shardings = jax.tree.map(lambda spec: NamedSharding(self.mesh, spec), out_specs,
                                      is_leaf=lambda x: isinstance(x, P))
         return jax.jit(body, in_shardings=(self.replicated, self.batch_sharding),
-                       out_shardings=out_shardings, donate_argnums=(0,) if donate else ())
+                       out_shardings=out_shardings, donate_argnums=(0,) if donate else (),
+                       compiler_options=compiler_options())
 
 
 def make_parallel(mode: str, *, num_devices: int | None = None) -> Parallel:
