@@ -34,6 +34,14 @@ noise of each other, and the goal is NOT met. Per layer (quiet, forward, batch 3
 convolution vs Winograd: 56x56x64 100 vs 95 ms, 28x28x128 43 vs 62, 14x14x256 46 vs 67,
 7x7x512 52 vs 126; onnxruntime's whole network (MLAS) takes about as long as XLA's 3x3
 layers alone.
+Then YNNPACK (2026-12-02): JAX 0.10.2's XLA:CPU hands convolutions to YNNPACK by default, and
+XLA's own Eigen kernels were faster on all but one of ResNet-18's shapes (see
+``jaxvision.xla_options``, which the Predictor now compiles with). Quiet, ``--batches 32
+--repeats 7``: with YNNPACK 1.58 (621 / 393 ms), without it **1.25** (472 / 377 ms); in the
+committed code ``--batches 1 32`` gave **1.27** at batch 32 (404 / 317 ms) and 2.73 at batch 1
+(28 / 10 ms). The goal (<= 1.2) is still NOT met. The 7x7 stem is about a sixth of the time
+(64 ms of about 400); computing it as a 4x4 convolution on the space-to-depth input (12
+channels) did not help (120 vs 113 ms, one run under load).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ Variants (``--conv-impl``, comma-separated ``<conv impl>[/<dtype>]``):
 * ``auto``: the model as ``models.create`` builds it, with no convolution option: the default
   ``conv="auto"`` (``jaxvision.nn.fast_conv_general_dilated``): Winograd F(4x4, 3x3) batched
   GEMMs for the 3x3 stride-1 convolutions, im2col GEMMs for the strided, 1x1 and stem ones.
-* ``xla``: the same model with ``conv="xla"``; XLA:CPU runs every convolution itself (through
-  YNNPACK).
+* ``xla``: the same model with ``conv="xla"``; XLA:CPU runs every convolution itself (on its
+  Eigen kernels: every variant compiles with ``jaxvision.xla_options``, as the engine does).
 * ``.../bfloat16``: bfloat16 compute with float32 parameters (not the same arithmetic as the
   PyTorch side; for information only).
 
@@ -27,6 +27,12 @@ The fraction of peak always counts the direct convolutions' FLOPs (the ``xla`` v
 count, 372 GFLOP per step), so Winograd's saved multiplications show up as a higher fraction.
 
 Measured on this 2-core Xeon (AVX-512), quiet machine (load < 2), ``--steps 7``:
+
+* 2026-12-02, without YNNPACK (``jaxvision.xla_options``; JAX 0.10.2 hands XLA:CPU's
+  convolutions to it by default): ``auto`` **1.10**, ``xla`` 0.74 (peak 441 GFLOP/s, PyTorch
+  1.62 s/step). The same run with YNNPACK, earlier that day (``--steps 5``, the options not yet
+  in the library, so through ``--xla-flags``): ``auto`` 0.74 -> 0.86 and ``xla`` 0.58 -> 0.82
+  when ``--xla_cpu_experimental_ynn_fusion_type=`` turned it off; ``xla`` 1.6x faster per step.
 
 * 2026-12-01, issue 11 (the fast convolution is the default): three runs of the default
   ``auto``: ratio 1.26, 1.14, 1.14, **median 1.14**; the matmul peak was lower than on
