@@ -3,12 +3,12 @@
 Not through ``XLA_FLAGS``: that would change the user's other programs too, and an XLA without
 one of the flags aborts at start-up, where per-executable options can be checked first.
 
-On CPU, XLA (JAX 0.10) hands convolutions to YNNPACK by default. On this project's 2-core Xeon,
-XLA's own (Eigen) kernels were faster on all but one of ResNet-18's nine convolution shapes
-(the sum at 224x224, each followed by a ReLU: batch 32 212 vs 287 ms, batch 1 7.8 vs 9.6 ms),
-with the same values up to float32 rounding. Without YNNPACK:
+On CPU, XLA (jaxlib 0.10.2) hands convolutions to YNNPACK by default. On this project's 2-core
+Xeon, XLA's own (Eigen) kernels were faster on all but one of ResNet-18's nine convolution
+shapes (the sum at 224x224, each followed by a ReLU: batch 32 212 vs 287 ms, batch 1 7.8 vs
+9.6 ms), with the same values up to float32 rounding. Without YNNPACK:
 
-* the ResNet-18 predictor at batch 32 ran 1.25x onnxruntime's time instead of 1.58x
+* the ResNet-18 predictor at batch 32 ran 1.25-1.27x onnxruntime's time instead of 1.58x
   (``benchmarks/inference.py``);
 * a CIFAR ResNet-18 train step ran 1.33x faster with ``conv="auto"`` and 1.6x with
   ``conv="xla"`` (``benchmarks/train_step.py``).

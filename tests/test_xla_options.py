@@ -1,4 +1,4 @@
-"""jaxvision.xla_options: the per-executable XLA options the engine and the predictor compile with."""
+"""jaxvision.xla_options: the per-executable XLA options of the engine and the predictor."""
 
 import subprocess
 import sys
