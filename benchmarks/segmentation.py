@@ -33,7 +33,10 @@ at load 12.5-14.5: jaxvision 73.9 s/step (compile 89 s), PyTorch eager 85.9 s/st
 --steps 3``, load 10-14: before 13.43 s/step vs PyTorch 9.57, ratio 0.71; after 2.71 s/step
 (compile 36 s) vs 7.83, **ratio 2.89**. Quiet machine (load < 2), 2026-12-02 09:04, the
 issue's command with ``--steps 2 --warmup 1``: jaxvision 11.2 s/step (compile 14 s), PyTorch
-eager 18.4 s/step, **ratio 1.64**.
+eager 18.4 s/step, **ratio 1.64**. Quiet again, 14:27, after the engine's programs left
+YNNPACK (``jaxvision.xla_options``), ``--steps 3 --warmup 1``: jaxvision 9.27 s/step (compile
+10 s), PyTorch eager 10.67 s/step, **ratio 1.15**. Both sides ran faster than at 09:04 (the
+machine's speed moves during the day); compare ratios from one run only.
 """
 
 from __future__ import annotations
