@@ -45,10 +45,12 @@ channels) did not help (120 vs 113 ms, one run under load).
 Then onnxruntime's spinning threads: by default its idle intra-op threads spin after each call
 and take the cores from the JAX call that follows (one quiet run each way: JAX at batch 1
 22.7 ms with spinning vs 13.5 ms without, onnxruntime 11.5 vs 10.4 ms, so it does not need
-them). The benchmark now turns spinning off (``--ort-spinning`` keeps it). Quiet, four runs
-of ``--batches 1 32`` without spinning: batch 32 ratios 1.255, 1.216, 1.247, 1.165 (**median
-1.23**; JAX 380-408 ms, onnxruntime 308-339 ms), batch 1 1.27-1.65. Close to the goal, still
-NOT met at the median.
+them). The benchmark now turns spinning off (``--ort-spinning`` keeps it). Quiet, five runs
+of ``--batches 1 32`` without spinning: batch 32 ratios 1.255, 1.216, 1.247, 1.165, 1.181
+(**median 1.22**; JAX 380-418 ms, onnxruntime 308-354 ms), batch 1 1.27-1.65. Close to the
+goal, still NOT met at the median. Each batch-32 call also takes about 32,000 minor page
+faults (XLA's buffers, fresh each call); glibc settings that remove them (``MALLOC_ARENA_MAX=1
+MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2000000000``) gave 1.21 in one run: not the gap.
 """
 
 from __future__ import annotations
