@@ -54,4 +54,10 @@ def compiler_options(*, run_once: bool = False) -> dict | None:
     return options or None
 
 
-__all__ = ["WITHOUT_YNNPACK", "compiler_options"]
+def compile_once(jitted):
+    """``jitted`` (no arguments) compiled for a program that runs once, such as the
+    initialisation: ``compiler_options(run_once=True)``."""
+    return jitted.lower().compile(compiler_options=compiler_options(run_once=True))
+
+
+__all__ = ["WITHOUT_YNNPACK", "compile_once", "compiler_options"]

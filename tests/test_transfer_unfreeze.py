@@ -13,7 +13,7 @@ from helpers import digits_config
 from jaxvision import models
 from jaxvision.optim import build_schedule
 from jaxvision.train import default_config, train_and_evaluate
-from jaxvision.train.loop import compile_once
+from jaxvision.xla_options import compile_once
 from jaxvision.transfer import engine
 from jaxvision.transfer.strategy import build_optimizer
 
@@ -106,9 +106,9 @@ def test_gradual_unfreezing_through_the_engine(tfds_dir, tmp_path):
                            _flat(state.params)))])
     model = models.create("small_cnn", num_classes=10)
     # Compiled as the engine compiles its initialisation, so that the values match bit for bit.
-    init = compile_once(jax.jit(lambda: model.init({"params": jax.random.split(jax.random.key(0))[0],
-                                       "dropout": jax.random.split(jax.random.key(0))[0]},
-                                      jnp.zeros(INPUT), train=False)))()
+    key = jax.random.split(jax.random.key(0))[0]
+    init = compile_once(jax.jit(lambda: model.init({"params": key, "dropout": key},
+                                                   jnp.zeros(INPUT), train=False)))()
     start = _flat(init["params"])
     moved = [{p for p in start if not np.array_equal(start[p], params[p])} for params in seen]
     assert {_group(p) for p in moved[0]} == {"head"}

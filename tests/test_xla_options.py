@@ -43,7 +43,7 @@ def test_a_users_xla_flags_choice_is_kept():
     assert out == ["None", "{'xla_backend_optimization_level':", "0}"]
 
 
-def test_the_engine_step_and_the_predictor_compile_with_them():
+def test_the_engine_step_compiles_with_them():
     from jaxvision.train.parallel import make_parallel
 
     parallel = make_parallel("none")

@@ -48,7 +48,7 @@ from jaxvision.train.step import Adversarial, StepOptions, make_eval_step, make_
 from jaxvision.train.workdir import (CONFIG_FILE, WorkdirLock, check_config, config_as_json,
                                      keep_old_config, move_run_aside, write_json_atomic)
 from jaxvision.train.writers import MetricWriter, plot_curves, read_metrics
-from jaxvision.xla_options import compiler_options
+from jaxvision.xla_options import compile_once
 
 log = logging.getLogger("jaxvision.train")
 _MODEL_INPUT = "model_input.json"  # what load_state needs to rebuild the model
@@ -408,12 +408,6 @@ def _transfer_plan(config, model, input_shape, steps_per_epoch: int):
     from jaxvision.transfer.engine import plan
 
     return plan(config, model, input_shape, steps_per_epoch=steps_per_epoch)
-
-
-def compile_once(jitted):
-    """``jitted`` compiled for a program that runs once, such as the initialisation (see
-    :func:`jaxvision.xla_options.compiler_options`)."""
-    return jitted.lower().compile(compiler_options=compiler_options(run_once=True))
 
 
 def _build_tx(config, total_steps: int, plan=None) -> optax.GradientTransformation:
