@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxvision.ops.pooling import adaptive_avg_pool
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 
 # (features, kernel, stride, padding, max-pool after)
 _ALEXNET_CONVS = ((64, 11, 4, 2, True), (192, 5, 1, 2, True), (384, 3, 1, 1, False),
@@ -57,7 +57,7 @@ class AlexNet(Classifier):
                          padding=((pad, pad), (pad, pad)), name=f"conv{i}")(x))
             self.sow("intermediates", f"act{i}", x)
             if pool:
-                x = nn.max_pool(x, (3, 3), strides=(2, 2))
+                x = resolve_max_pool(self.conv)(x, (3, 3), strides=(2, 2))
                 maps.append(x)
         self.sow("intermediates", "features", x)
         x = adaptive_avg_pool(x, 6).reshape((x.shape[0], -1))
@@ -90,12 +90,12 @@ def local_response_norm(x, *, size: int = 5, k: float = 2.0, alpha: float = 1e-4
     return x / (k + alpha * window) ** beta
 
 
-def ceil_max_pool(x, window: int = 3, stride: int = 2):
+def ceil_max_pool(x, window: int = 3, stride: int = 2, pool=nn.max_pool):
     """Max-pooling that keeps a partial last window (Caffe's rounding, PyTorch's
     ``ceil_mode=True``): ``ceil((H - window) / stride) + 1`` outputs. At 227 px AlexNet's
     maps are 27, 13, 6 either way; rounding up keeps a map at small inputs (64 px: 7, 3, 1)."""
     pads = [(0, (-(-(n - window) // stride)) * stride + window - n) for n in x.shape[1:3]]
-    return nn.max_pool(x, (window, window), strides=(stride, stride), padding=pads)
+    return pool(x, (window, window), strides=(stride, stride), padding=pads)
 
 
 class AlexNet2012(Classifier):
@@ -147,7 +147,7 @@ class AlexNet2012(Classifier):
             if lrn and self.lrn:
                 x = local_response_norm(x)
             if pool:
-                x = ceil_max_pool(x)
+                x = ceil_max_pool(x, pool=resolve_max_pool(self.conv))
                 maps.append(x)
         self.sow("intermediates", "features", x)
         x = act(nn.Dense(4096, dtype=self.dtype, name="fc1")(x.reshape((x.shape[0], -1))))

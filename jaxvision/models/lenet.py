@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 
 
 class LeNet5(Classifier):
@@ -38,7 +38,7 @@ class LeNet5(Classifier):
     def __call__(self, x, *, train: bool):
         if self.pool not in ("avg", "max"):
             raise ValueError(f"LeNet5 pool must be 'avg' or 'max', got {self.pool!r}")
-        pool = nn.avg_pool if self.pool == "avg" else nn.max_pool
+        pool = nn.avg_pool if self.pool == "avg" else resolve_max_pool(self.conv)
         p = self.conv1_padding
         conv, _, act = resolve_layers(self.conv, None, self.act, train=train, dtype=self.dtype)
         x = x.astype(self.dtype)

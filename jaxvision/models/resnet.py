@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.nn.blocks import BasicBlock, Bottleneck, PreActBlock, conv_kernel_init, maybe_norm
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
 
@@ -74,7 +74,7 @@ class ResNet(Classifier):
             raise ValueError(f"unknown stem {self.stem!r}; use 'imagenet' or 'cifar'")
         x = act(maybe_norm(norm, "bn1")(x))
         if self.stem == "imagenet":
-            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+            x = resolve_max_pool(self.conv)(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         self.sow("intermediates", "stem", x)
         maps = [x]
         total_blocks = sum(self.stage_sizes)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 
 
 class SimpleCNN(Classifier):
@@ -47,7 +47,7 @@ class SimpleCNN(Classifier):
         for i, width in enumerate(self.widths, start=1):
             x = conv(width, (3, 3), padding=((1, 1), (1, 1)), name=f"conv{i}")(x)
             x = act(norm(name=f"bn{i}")(x))
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = resolve_max_pool(self.conv)(x, (2, 2), strides=(2, 2))
             self.sow("intermediates", f"block{i}", x)
             maps.append(x)
         self.sow("intermediates", "features", x)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 
 
 class SmallCNN(Classifier):
@@ -46,7 +46,7 @@ class SmallCNN(Classifier):
                 x = norm(name=f"bn{i}")(x)
             x = act(x)
             self.sow("intermediates", f"stage{i}", x)
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = resolve_max_pool(self.conv)(x, (2, 2), strides=(2, 2))
             maps.append(x)
         x = x.reshape((x.shape[0], -1))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

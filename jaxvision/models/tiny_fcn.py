@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.models.registry import register
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 
 
 def _upsample2(x: jax.Array) -> jax.Array:
@@ -44,7 +44,7 @@ class TinyFCN(nn.Module):
             x = conv(width, (3, 3), padding=1, use_bias=False, name=f"conv{i}")(x)
             x = act(norm(name=f"bn{i}")(x))
             skips.append(x)
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = resolve_max_pool(self.conv)(x, (2, 2), strides=(2, 2))
         for i, skip in reversed(list(enumerate(skips))):
             x = conv(skip.shape[-1], (1, 1), name=f"up{i}")(_upsample2(x))
             x = act(x + skip)

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jaxvision.models.registry import register
 from jaxvision.models.unet_sizes import unet_sizes
 from jaxvision.nn.conv import fast_conv_general_dilated
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 from jaxvision.nn.upsample import FastConvTranspose
 
 
@@ -155,7 +155,7 @@ class UNet(nn.Module):
         nodes = {}  # (level, column): UNet++ naming; column 0 is the encoder
         for level in range(self.depth):
             nodes[level, 0] = x = block(x, level, f"enc{level}")
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = resolve_max_pool(self.conv)(x, (2, 2), strides=(2, 2))
         nodes[self.depth, 0] = x = block(x, self.depth, "bottleneck")
         if self.skip == "nested":
             for column in range(1, self.depth + 1):

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.nn.blocks import conv_kernel_init
-from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers
+from jaxvision.nn.layers import Activation, ModuleDef, resolve_layers, resolve_max_pool
 from jaxvision.ops.pooling import adaptive_avg_pool
 from jaxvision.models.backbone import Classifier, FeatureInfo, pyramid
 from jaxvision.models.registry import register
@@ -63,7 +63,7 @@ class VGG(Classifier):
                 x = act(x)
                 index += 1
             self.sow("intermediates", f"stage{stage}", x)
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = resolve_max_pool(self.conv)(x, (2, 2), strides=(2, 2))
             maps.append(x)
         self.sow("intermediates", "features", x)
         x = adaptive_avg_pool(x, 7).reshape((x.shape[0], -1))

@@ -19,7 +19,8 @@ Names:
 * ``conv``: ``"auto"`` (:func:`jaxvision.nn.conv.fast_conv_general_dilated`: Winograd and im2col
   GEMMs on CPU, XLA's convolution on every other platform) or ``"xla"`` (XLA's convolution
   everywhere: bit-exact against other XLA programs; what an exported model must use, since the
-  fast path is specific to CPU).
+  fast path is specific to CPU). The same choice picks the max pool
+  (:func:`resolve_max_pool`).
 * ``norm``: ``"batch_norm"`` (PyTorch's defaults: momentum 0.1 there, 0.9 here, epsilon 1e-5),
   ``"frozen_batch_norm"`` (always the running statistics, never updated: torchvision's
   ``FrozenBatchNorm2d``), ``"group_norm"`` (32 groups), ``"layer_norm"`` (over channels),
@@ -39,6 +40,7 @@ import flax.linen as nn
 import jax
 
 from jaxvision.nn.conv import fast_conv_general_dilated
+from jaxvision.nn.pool import fast_max_pool
 
 ModuleDef = Any  # a module class or a functools.partial of one
 Activation = Callable[[jax.Array], jax.Array]
@@ -94,6 +96,12 @@ def is_batch_norm(norm: ModuleDef | None) -> bool:
 
 def resolve_conv(conv: str | ModuleDef, **defaults) -> ModuleDef:
     return with_defaults(_lookup(CONVS, conv, "conv"), **defaults)
+
+
+def resolve_max_pool(conv: str | ModuleDef) -> Callable:
+    """The max pool that goes with ``conv``: :func:`jaxvision.nn.pool.fast_max_pool` on the fast
+    path (``"auto"``), else Flax's, which the exporters turn into a MaxPool node."""
+    return fast_max_pool if conv == "auto" else nn.max_pool
 
 
 def resolve_norm(norm: str | ModuleDef | None, *, train: bool, **defaults) -> ModuleDef | None:
