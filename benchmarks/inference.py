@@ -16,41 +16,27 @@ calls alternating between the two sides (so that other load hits both alike); pr
 lines with the medians, the ratio jax / onnxruntime (< 1: JAX is faster; the goal is <= 1.2
 at batch 32) and the largest probability difference.
 
-Issue 17 measured ratio 1.34 at batch 32 on a quiet machine (XLA's oneDNN flags: 1.46).
-Profiled per ResNet-18 layer (batch 32, forward only, interleaved, load 12): XLA:CPU's own
-convolution was faster than the fast path's GEMMs on all but two small layers, e.g. the 7x7
-stem 332 ms vs im2col 1055, the 56x56x64 3x3 253 vs Winograd 427, 7x7x512 227 vs 468; the
-GEMM forms only pay for gradients. So ``fast_conv_general_dilated`` now runs XLA's
-convolution when not differentiated (the Predictor's case; bit for bit ``conv="xla"``).
-2026-12-02, shared 2-core Xeon, batch 32: ``--batches 1 32 --repeats 7`` at load 12-14.5,
-before jax 5026 ms / onnxruntime 4020 ms, ratio 1.25; after, 3125 / 3013 ms, **ratio 1.04**.
-One interleaved run of old fast path, XLA's convolution (now the default) and onnxruntime at
-load 2-3: ratios 1.24 and **1.12**. But a single ``--batches 32 --repeats 5`` run at load
-about 1 gave 1.47 (1031 / 701 ms; the before run just after it, load rising to 2.4, 1.22):
-on a quiet machine the goal (<= 1.2) is not confirmed. Quiet (load < 2), 2026-12-02 08:53,
-``--batches 32 --repeats 7``, one after the other: this code 1.61 (1103 / 685 ms) and 1.47
-(958 / 652 ms), the previous fast path (Winograd forward) 1.41 (1012 / 721 ms): within the
-noise of each other, and the goal is NOT met. Per layer (quiet, forward, batch 32), XLA's
-convolution vs Winograd: 56x56x64 100 vs 95 ms, 28x28x128 43 vs 62, 14x14x256 46 vs 67,
-7x7x512 52 vs 126; onnxruntime's whole network (MLAS) takes about as long as XLA's 3x3
-layers alone.
-Then YNNPACK (2026-12-02): JAX 0.10.2's XLA:CPU hands convolutions to YNNPACK by default, and
-XLA's own Eigen kernels were faster on all but one of ResNet-18's shapes (see
-``jaxvision.xla_options``, which the Predictor now compiles with). Quiet, ``--batches 32
---repeats 7``: with YNNPACK 1.58 (621 / 393 ms), without it **1.25** (472 / 377 ms); in the
-committed code ``--batches 1 32`` gave **1.27** at batch 32 (404 / 317 ms) and 2.73 at batch 1
-(28 / 10 ms). The goal (<= 1.2) is still NOT met. The 7x7 stem is about a sixth of the time
-(64 ms of about 400); computing it as a 4x4 convolution on the space-to-depth input (12
-channels) did not help (120 vs 113 ms, one run under load).
-Then onnxruntime's spinning threads: by default its idle intra-op threads spin after each call
-and take the cores from the JAX call that follows (one quiet run each way: JAX at batch 1
-22.7 ms with spinning vs 13.5 ms without, onnxruntime 11.5 vs 10.4 ms, so it does not need
-them). The benchmark now turns spinning off (``--ort-spinning`` keeps it). Quiet, five runs
-of ``--batches 1 32`` without spinning: batch 32 ratios 1.255, 1.216, 1.247, 1.165, 1.181
-(**median 1.22**; JAX 380-418 ms, onnxruntime 308-354 ms), batch 1 1.27-1.65. Close to the
-goal, still NOT met at the median. Each batch-32 call also takes about 32,000 minor page
-faults (XLA's buffers, fresh each call); glibc settings that remove them (``MALLOC_ARENA_MAX=1
-MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2000000000``) gave 1.21 in one run: not the gap.
+Results (issue 17), batch 32, ratio jax / onnxruntime, quiet machine, goal <= 1.2:
+
+* 1.34 at first (XLA's convolutions under YNNPACK, the CPU fast path's GEMMs in inference);
+  inference then ran XLA's own convolution (the GEMM forms only pay for gradients; e.g. the
+  7x7 stem took 332 ms by XLA vs 1055 ms by im2col), but the ratio stayed about 1.4-1.6.
+* 1.58 -> 1.25 once jaxvision's programs compiled without YNNPACK (``jaxvision.xla_options``).
+* 1.22 (median of five runs) once onnxruntime's idle threads stopped spinning into the JAX
+  calls that follow (``--ort-spinning`` brings them back).
+* **1.11** (median of fifteen runs, 1.08-1.19; 2026-12-02, 2-core AMD EPYC VM, JAX 351-393 ms,
+  onnxruntime 316-363 ms) with ``jaxvision.nn.pool.fast_max_pool``: the stem's BatchNorm,
+  ReLU and 3x3/2 max pool took 37 ms as an elementwise pass and XLA's ``reduce_window``, and
+  take 8 ms as one fusion. In one process, the same predictor with Flax's max pool
+  (``conv="xla"``, whose inference differs only there) vs the fast one: 446 vs 417 ms and 481
+  vs 445 ms (6-8%), equal probabilities. Batch 1: median 1.21 (1.09-1.48).
+
+Ruled out on the way: folding BatchNorm into the convolutions (an elementwise pass per
+convolution stays), uint8 vs float input, a space-to-depth stem, XLA's concurrency-optimised
+scheduler, XLA's oneDNN flags, and page faults (about 32,000 a call; glibc settings that remove
+them did not change the time). What is left is the convolutions themselves: per layer,
+onnxruntime's NCHWc MLAS kernels, with their bias, residual and ReLU fused, take about 0.75x
+the time of XLA's Eigen ones, and the 7x7 stem about half.
 """
 
 from __future__ import annotations
