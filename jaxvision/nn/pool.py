@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+
 def _reduce_window_max(x, window, strides, pads):
     return nn.max_pool(x, window, strides=strides, padding=pads)
 
