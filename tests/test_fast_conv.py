@@ -133,6 +133,25 @@ def test_inference_is_xla_and_gradients_are_gemms(kernel, strides):
     assert " convolution(" not in grads.as_text() and " dot(" in grads.as_text()
 
 
+@pytest.mark.parametrize("size, kernel, im2col", [(2, 3, True), (1, 3, True), (4, 5, True),
+                                                  (3, 3, False)])
+def test_kernels_with_more_taps_than_input_pixels_run_as_im2col_in_inference(size, kernel,
+                                                                            im2col):
+    """XLA swaps such a convolution's operands into a slow layout: im2col instead, both ways."""
+    x = jax.random.normal(jax.random.key(0), (4, size, size, 32))
+    w = jax.random.normal(jax.random.key(1), (kernel, kernel, 32, 16))
+    pads = ((kernel // 2,) * 2,) * 2
+
+    def conv(x, w):
+        return fast.fast_conv_general_dilated(x, w, (1, 1), pads, dimension_numbers=DN)
+
+    hlo = jax.jit(conv).lower(x, w).compile().as_text()
+    assert (" convolution(" not in hlo) is im2col
+    dy = jax.random.normal(jax.random.key(2), (4, size, size, 16))
+    _assert_close(_value_and_grads(conv, x, w, dy), _value_and_grads(_lax(padding=pads), x, w, dy),
+                  rtol=1e-5)
+
+
 def test_im2col_route_supports_forward_mode():
     x = jax.random.normal(jax.random.key(0), (2, 12, 10, 16))
     w = jax.random.normal(jax.random.key(1), (3, 3, 16, 8))

@@ -25,6 +25,11 @@ input gradient and its weight gradient as batched matrix products instead:
 Undifferentiated calls (inference) are XLA's convolution, bit for bit: on ResNet-18's layers
 at batch 32 its forward beat the GEMM forms on all but the last stage's strided and 1x1 ones
 (the 7x7 stem by 3x), and the whole network ran 1.1-1.25x faster (``benchmarks/inference.py``).
+One exception: a kernel with more taps than the input has pixels (3x3 on 2x2 or 1x1, as in a
+ResNet's last stage below 96 px). XLA swaps such a convolution's operands into a layout that
+its fast kernel cannot run, so it runs as im2col, forward and gradients: at batch 32, a 3x3
+512-channel layer on 2x2 maps took 197 ms by XLA and 3 ms by im2col, and the ResNet-18
+predictor at 64 px 630 ms before and 27 ms after.
 
 Use it as ``nn.Conv(..., conv_general_dilated=fast_conv_general_dilated)``; jaxvision's models
 use it by default (``conv="auto"``, see :mod:`jaxvision.nn.layers`; ``conv="xla"`` is XLA's
@@ -294,7 +299,13 @@ def fast_conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
     padding = tuple(tuple(int(p) for p in pair) for pair in padding)
-    if (rhs.shape[:2] == (3, 3) and strides == (1, 1) and padding == ((1, 1), (1, 1))
+    if rhs.shape[0] * rhs.shape[1] > lhs.shape[1] * lhs.shape[2]:
+        # XLA swaps the operands of a convolution whose kernel has more taps than its input has
+        # pixels (ResNet-18's last stage at 64 px: 3x3 on 2x2) into a layout its fast kernel
+        # cannot run: 197 ms vs im2col's 3 ms at batch 32. im2col is GEMMs both ways.
+        def rewritten(lhs, rhs):
+            return im2col_conv(lhs, rhs, strides, padding)
+    elif (rhs.shape[:2] == (3, 3) and strides == (1, 1) and padding == ((1, 1), (1, 1))
             and min(lhs.shape[1:3]) >= 8 and min(rhs.shape[2:]) >= 16
             and winograd_tiles(lhs.shape) >= WINOGRAD_MIN_TILES
             and lhs.dtype in (jnp.float32, jnp.float64)):
