@@ -18,9 +18,9 @@ at batch 32) and the largest probability difference.
 
 Results (issue 17), batch 32, ratio jax / onnxruntime, quiet machine, goal <= 1.2:
 
-* 1.34 at first (XLA's convolutions under YNNPACK, the CPU fast path's GEMMs in inference);
-  inference then ran XLA's own convolution (the GEMM forms only pay for gradients; e.g. the
-  7x7 stem took 332 ms by XLA vs 1055 ms by im2col), but the ratio stayed about 1.4-1.6.
+* 1.34 at first (the CPU fast path's GEMMs in inference, YNNPACK on); inference then ran
+  XLA's own convolution (the GEMM forms only pay for gradients; e.g. the 7x7 stem took 332 ms
+  by XLA vs 1055 ms by im2col), but the ratio stayed about 1.4-1.6.
 * 1.58 -> 1.25 once jaxvision's programs compiled without YNNPACK (``jaxvision.xla_options``).
 * 1.22 (median of five runs) once onnxruntime's idle threads stopped spinning into the JAX
   calls that follow (``--ort-spinning`` brings them back).
@@ -31,12 +31,14 @@ Results (issue 17), batch 32, ratio jax / onnxruntime, quiet machine, goal <= 1.
   (``conv="xla"``, whose inference differs only there) vs the fast one: 446 vs 417 ms and 481
   vs 445 ms (6-8%), equal probabilities. Batch 1: median 1.21 (1.09-1.48).
 
-Ruled out on the way: folding BatchNorm into the convolutions (an elementwise pass per
-convolution stays), uint8 vs float input, a space-to-depth stem, XLA's concurrency-optimised
-scheduler, XLA's oneDNN flags, and page faults (about 32,000 a call; glibc settings that remove
-them did not change the time). What is left is the convolutions themselves: per layer,
-onnxruntime's NCHWc MLAS kernels, with their bias, residual and ReLU fused, take about 0.75x
-the time of XLA's Eigen ones, and the 7x7 stem about half.
+Ruled out on the way (JAX time at batch 32, one run each): folding BatchNorm into the
+convolutions (425 vs 422 ms: an elementwise pass per convolution stays), float instead of uint8
+input (422 vs 432 ms), a space-to-depth stem (120 vs 113 ms for the stem, under load), XLA's
+oneDNN flags (ratio 1.46 vs 1.34), and page faults (about 32,000 a call; glibc settings that
+remove them gave ratio 1.21 vs 1.22). What is left is the convolutions themselves: in one
+profile of each side, onnxruntime's NCHWc MLAS kernels, with their bias, residual and ReLU
+fused, took 15-17 ms per 3x3 layer where XLA's Eigen ones took 18-22 ms, and 24 ms for the
+7x7 stem where XLA took 48-60 ms.
 """
 
 from __future__ import annotations

@@ -152,6 +152,17 @@ def test_kernels_with_more_taps_than_input_pixels_run_as_im2col_in_inference(siz
                   rtol=1e-5)
 
 
+@pytest.mark.parametrize("shape, padding", [((2, 2, 3, 5), "VALID"),           # an empty output
+                                            ((2, 2, 2, 5), ((-1, 2), (1, 1)))])  # cropping
+def test_small_inputs_im2col_cannot_take_stay_xla(shape, padding):
+    x = jax.random.normal(jax.random.key(0), shape)
+    w = jax.random.normal(jax.random.key(1), (3, 3, 5, 4))
+    ours = jax.jit(lambda x, w: fast.fast_conv_general_dilated(x, w, (1, 1), padding,
+                                                               dimension_numbers=DN))(x, w)
+    np.testing.assert_array_equal(ours, lax.conv_general_dilated(x, w, (1, 1), padding,
+                                                                 dimension_numbers=DN))
+
+
 def test_im2col_route_supports_forward_mode():
     x = jax.random.normal(jax.random.key(0), (2, 12, 10, 16))
     w = jax.random.normal(jax.random.key(1), (3, 3, 16, 8))

@@ -40,6 +40,7 @@ def test_values_and_gradients_equal_flax_bit_for_bit(window, strides, padding):
     ((1, 1, 1, 2), (3, 3), (2, 2), ((1, 1), (1, 1))),   # taps outside a one-pixel image
     ((1, 2, 2, 1), (2, 2), (1, 1), ((2, 2), (2, 2))),   # windows that see only padding
     ((1, 1, 1, 1), (2, 2), (2, 2), ((3, 3), (3, 3))),   # every tap sees only padding
+    ((1, 1, 5, 3), (4, 1), (2, 1), "VALID"),            # no window fits: an empty output
 ])
 def test_windows_in_the_padding_equal_flax(shape, window, strides, padding):
     x = jax.random.normal(jax.random.key(0), shape)
@@ -65,9 +66,13 @@ def test_inference_compiles_no_reduce_window_and_gradients_keep_it():
     assert "select_and_scatter_add" in grads and " slice[" not in grads
 
 
-def test_other_ranks_go_to_flax():
+def test_other_ranks_and_types_without_a_padding_value_go_to_flax():
     x = jax.random.normal(jax.random.key(0), (3, 10, 4))  # 1-D pooling, (N, L, C)
     np.testing.assert_array_equal(fast_max_pool(x, (3,), (2,)), nn.max_pool(x, (3,), (2,)))
+    mask = jax.random.bernoulli(jax.random.key(1), 0.3, (2, 6, 6, 1))
+    pads = ((1, 1), (1, 1))
+    np.testing.assert_array_equal(fast_max_pool(mask, (3, 3), (2, 2), pads),
+                                  nn.max_pool(mask, (3, 3), (2, 2), pads))
 
 
 def test_the_fast_path_picks_it_and_exports_keep_flax():

@@ -26,7 +26,7 @@ Undifferentiated calls (inference) are XLA's convolution, bit for bit: on ResNet
 at batch 32 its forward beat the GEMM forms on all but the last stage's strided and 1x1 ones
 (the 7x7 stem by 3x), and the whole network ran 1.1-1.25x faster (``benchmarks/inference.py``).
 One exception: a kernel with more taps than the input has pixels (3x3 on 2x2 or 1x1, as in a
-ResNet's last stage below 96 px). XLA swaps such a convolution's operands into a layout that
+ResNet's last stage at 64 px or less). XLA swaps such a convolution's operands into a layout that
 its fast kernel cannot run, so it runs as im2col, forward and gradients: at batch 32, a 3x3
 512-channel layer on 2x2 maps took 197 ms by XLA and 3 ms by im2col, and the ResNet-18
 predictor at 64 px 630 ms before and 27 ms after.
@@ -299,10 +299,13 @@ def fast_conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
     padding = tuple(tuple(int(p) for p in pair) for pair in padding)
-    if rhs.shape[0] * rhs.shape[1] > lhs.shape[1] * lhs.shape[2]:
+    if (rhs.shape[0] * rhs.shape[1] > lhs.shape[1] * lhs.shape[2]
+            and all(lo >= 0 and hi >= 0 and size + lo + hi >= k for (lo, hi), size, k
+                    in zip(padding, lhs.shape[1:3], rhs.shape[:2]))):
         # XLA swaps the operands of a convolution whose kernel has more taps than its input has
         # pixels (ResNet-18's last stage at 64 px: 3x3 on 2x2) into a layout its fast kernel
-        # cannot run: 197 ms vs im2col's 3 ms at batch 32. im2col is GEMMs both ways.
+        # cannot run: 197 ms vs im2col's 3 ms at batch 32. im2col is GEMMs both ways. (The
+        # product rule approximates XLA's heuristic, which was checked on 13 shapes.)
         def rewritten(lhs, rhs):
             return im2col_conv(lhs, rhs, strides, padding)
     elif (rhs.shape[:2] == (3, 3) and strides == (1, 1) and padding == ((1, 1), (1, 1))

@@ -45,10 +45,10 @@ def _max_of_slices(x, window, strides, pads):
     """The maximum over the window's taps, each a strided slice of ``x`` padded (with the
     lowest value) only where its windows overhang, so that XLA fuses all of them, and whatever
     computed ``x``, into one loop that never writes a padded copy."""
-    lowest = jnp.array(-jnp.inf if jnp.issubdtype(x.dtype, jnp.inexact)
+    lowest = jnp.array(-jnp.inf if jnp.issubdtype(x.dtype, jnp.floating)
                        else jnp.iinfo(x.dtype).min, x.dtype)
     n, h, w, c = x.shape
-    outs = [(size + lo + hi - k) // s + 1
+    outs = [max(0, (size + lo + hi - k) // s + 1)
             for size, (lo, hi), k, s in zip((h, w), pads, window, strides)]
     taps = []
     for i in range(window[0]):
@@ -80,9 +80,12 @@ def _reduce_window_jvp(window, strides, pads, primals, tangents):
 def fast_max_pool(inputs, window_shape: Sequence[int], strides: Sequence[int] | None = None,
                   padding: str | Sequence[tuple[int, int]] = "VALID"):
     """``flax.linen.max_pool`` (same arguments and result), by strided slices on CPU when not
-    differentiated (see module doc). Inputs other than 2-D NHWC go to Flax's unchanged."""
+    differentiated (see module doc). Inputs other than 2-D NHWC, and types without an infinity
+    or an integer minimum to pad with (bool, float8), go to Flax's unchanged."""
     strides = tuple(strides or (1,) * len(window_shape))
-    if inputs.ndim != 4 or len(window_shape) != 2:
+    paddable = (inputs.dtype in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
+                or jnp.issubdtype(inputs.dtype, jnp.integer))
+    if inputs.ndim != 4 or len(window_shape) != 2 or not paddable:
         return nn.max_pool(inputs, window_shape, strides=strides, padding=padding)
     window = tuple(int(k) for k in window_shape)
     strides = tuple(int(s) for s in strides)
