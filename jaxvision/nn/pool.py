@@ -82,13 +82,12 @@ def fast_max_pool(inputs, window_shape: Sequence[int], strides: Sequence[int] | 
     """``flax.linen.max_pool`` (same arguments and result), by strided slices on CPU when not
     differentiated (see module doc). Inputs other than 2-D NHWC, and types without an infinity
     or an integer minimum to pad with (bool, float8), go to Flax's unchanged."""
-    strides = tuple(strides or (1,) * len(window_shape))
+    strides = tuple(int(s) for s in strides or (1,) * len(window_shape))
     paddable = (inputs.dtype in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
                 or jnp.issubdtype(inputs.dtype, jnp.integer))
     if inputs.ndim != 4 or len(window_shape) != 2 or not paddable:
         return nn.max_pool(inputs, window_shape, strides=strides, padding=padding)
     window = tuple(int(k) for k in window_shape)
-    strides = tuple(int(s) for s in strides)
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(inputs.shape[1:3], window, strides, padding)
     pads = tuple(tuple(int(p) for p in pair) for pair in padding)
