@@ -6,6 +6,7 @@ import io
 import json
 import struct
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -40,9 +41,14 @@ def png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_bucket_sizes_are_powers_of_two_up_to_the_maximum():
-    assert bucket_sizes(32) == (1, 2, 4, 8, 16, 32)
-    assert bucket_sizes(12) == (1, 2, 4, 8, 12)
+def test_bucket_sizes_step_by_at_most_one_and_a_half_up_to_the_maximum():
+    assert bucket_sizes(32) == (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+    assert bucket_sizes(20) == (1, 2, 3, 4, 6, 8, 12, 16, 20)
+    assert bucket_sizes(1) == (1,)
+    for max_batch in range(1, 300):
+        sizes = bucket_sizes(max_batch)
+        assert sizes[0] == 1 and sizes[-1] == max_batch and list(sizes) == sorted(set(sizes))
+        assert all(b <= max(1.5 * a, a + 1) for a, b in zip(sizes, sizes[1:]))
     with pytest.raises(ValueError):
         bucket_sizes(0)
 
@@ -56,7 +62,7 @@ def test_served_predictions_equal_the_predictor_and_nothing_compiles_once_ready(
                for n, size in ((3, (16, 16)), (8, (20, 12)), (13, (16, 16)))]
     expected = [predictor(image)[0]] + [predictor(images) for images in batches]
     with TestClient(create_app(serving, ServeConfig(max_batch=8))) as client:
-        assert client.get("/readyz").json()["buckets"] == [1, 2, 4, 8]
+        assert client.get("/readyz").json()["buckets"] == [1, 2, 3, 4, 6, 8]
         compiled = compile_counter.count
         answer = client.post("/v1/predict", content=png(image),
                              headers={"content-type": "image/png"}).json()["predictions"][0]
@@ -118,6 +124,31 @@ def test_a_full_queue_refuses_and_every_accepted_request_completes(serving):
     np.testing.assert_allclose(results[1][0], np.asarray(serving(images[:2])), atol=1e-6)
     with pytest.raises(QueueFull, match="shutting down"):
         batcher.submit_nowait(images[:1], done(100))
+
+
+def test_the_wait_for_a_fuller_batch_counts_from_the_first_request_s_arrival(serving):
+    """A request fills its batch for ``max_wait_s`` from its arrival; one that waited that
+    long already (queued while the model ran) goes at once."""
+    images = np.random.default_rng(2).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    runs, answered = [], []
+    batcher = Batcher(serving.apply, serving.variables, serving.input_shape, max_batch=4,
+                      max_wait_s=1.5, observe=lambda size, _: runs.append(size))
+    batcher.compile()
+    done = threading.Event()
+    batcher.submit_nowait(images[:1], lambda *_: (answered.append(time.monotonic()), done.set()))
+    time.sleep(1.6)  # the worker is not running: the request waits past max_wait_s
+    started = time.monotonic()
+    batcher.start()
+    assert done.wait(60)
+    assert runs == [1] and answered[0] - started < 1.0
+    # A fresh request waits for company: the second, 0.2 s later, joins its batch.
+    done.clear()
+    batcher.submit_nowait(images[:1], lambda *_: None)
+    time.sleep(0.2)
+    batcher.submit_nowait(images[1:], lambda *_: done.set())
+    assert done.wait(60)
+    batcher.stop()
+    assert runs == [1, 2]
 
 
 def huge_png(width: int, height: int) -> bytes:
