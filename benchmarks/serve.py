@@ -3,35 +3,45 @@ dynamic batching against batch-size-1 serving, and a burst past the queue limit.
 
 Command::
 
-    PYTHONPATH=. python benchmarks/serve.py            # ResNet-18 at 64x64, about 3 minutes
+    PYTHONPATH=. python benchmarks/serve.py            # ResNet-18 at 64x64, about a minute
     PYTHONPATH=. python benchmarks/serve.py --quick    # a smoke run
 
 A ResNet-18 (random weights, BatchNorm folded, the fast CPU convolutions: what
-``python -m jaxvision.serve`` runs) behind ``jaxvision.serve`` in uvicorn on 127.0.0.1, driven by httpx's asyncio client with
-``c`` requests in flight (one PNG image each), ``--requests-per-level`` requests per level.
-Prints JSON lines: per server (``max_batch`` 32 and 1) and concurrency, throughput, p50, p95
-and p99 (the course's percentile rule) and failures; the ratio of the two servers'
-throughputs at concurrency 32; then a burst of ``--burst`` simultaneous requests at a server
-whose queue holds ``--burst-queue`` images: how many got 503 and whether every other one got
-its 200. Stops by itself; no request is retried.
+``python -m jaxvision.serve`` runs) behind ``jaxvision.serve`` in uvicorn on 127.0.0.1, with
+default ``ServeConfig`` but ``max_batch`` 32 or 1. Two servers, one of each, take turns at each
+concurrency level: half the bodies each, then the other half, so a drift in the machine's
+speed touches both alike. The load generator is httpx on asyncio with ``c`` workers, each
+sending one PNG at a time over its own transport; ``--requests-per-level`` per server and
+level. Prints JSON lines: per server and level, throughput, p50, p95 and p99 (the course's
+percentile rule), mean batch and failures; the ratio of the servers' throughputs at
+concurrency 32; then a burst of ``--burst`` simultaneous requests at a server whose queue holds
+``--burst-queue`` images: how many got 503 and whether every other one got its 200. Stops by
+itself; no request is retried.
 
-Measured 2026-12-02 on the quiet 2-core development machine (client and server share both
-cores), default arguments: with dynamic batching 55.0, 269.8, 256.0 and 147.2 requests/s at
-concurrency 1, 8, 32 and 64 (mean batch 1.0, 7.5, 12.2, 3.6; p50 18.6, 27.8, 96.9, 208 ms;
-p99 24.1, 50.3, 258.7, 1445 ms); batch-size-1 serving 131.9, 155.7, 145.8, 130.0 requests/s
-(p50 7.1, 50.4, 204.9, 440.9 ms); **ratio 1.76 at concurrency 32** (1.59 in a second run;
-goal >= 3: not met); 0 failed and 0 lost requests at every level; burst of 200 at a 16-image
-queue: 16 answered, 184 refused with 503, none lost.
+Measured 2026-12-02 on the 2-core development machine (Xeon, AVX-512; client and servers
+share both cores), default arguments, one run: batched 48.6, 153.9, 211.2 and 284.4
+requests/s at concurrency 1, 8, 32 and 64 (mean batch 1.0, 4.5, 14.2, 28.4; p50 20.1, 52.2,
+139.3, 187.1 ms; p99 25.4, 66.9, 198.1, 274.2 ms); batch-size-1 65.5, 63.9, 62.8, 63.3
+(p50 14.7, 123.2, 491.5, 932.7 ms); 0 failed and 0 lost at every level; burst of 200 at a
+16-image queue: 16 answered, 184 refused with 503, none lost. **Ratio at concurrency 32: median
+3.13 over 11 runs that day (2.65-3.60; 7 of 11 at 3 or more)**; the machine's speed varied by
+up to 2x between runs, and the slow runs gave the low ratios. At concurrency 1 the batched
+server is slower: a lone request waits ``max_wait_ms`` (5 ms) for company.
 
-Why not 3.2 as on 2026-12-01 (a loaded machine and a slower model): the model is now fast.
-Earlier on 2026-12-02 the ResNet-18 at 64 px took 630 ms at batch 32, because XLA ran its last
-stage's 3x3 convolutions on 2x2 maps at 197 ms each (see ``jaxvision.nn.conv``); the ratio was
-then 1.02. Now the batch-32 bucket takes 27 ms and batch 1 3.3 ms. Per request the server
-spends about 1.8 ms of CPU on HTTP, decoding and JSON and the httpx client 2.0-2.3 ms, on the
-same two cores; by CPU time (server 9.5 ms per request at batch size 1, 3.5 ms batched) the
-ratio cannot pass about 2 here. Where the model's batch-1 cost dominates it does: at
-concurrency 32 (128 requests a level, one run each) ResNet-50 at 32 px 3.47, ResNet-50 at
-64 px 2.69, ResNet-101 at 64 px 2.39, ResNet-18 at 32 px 2.27, ResNet-18 at 112 px 1.66.
+What it took, measured in turns on that machine (the code of 425067d against this): 1.62,
+1.46, 1.83 before, 3.08, 3.42, 2.81 after.
+  * The load generator was eating the servers' CPU: httpx's shared pool cost 3.4 ms of CPU per
+    request at 32 connections and 4.2 ms at 64 (1.0 ms at one), and building a client, timed
+    with the level, loads the CA certificates. Now each worker has its own transport, built
+    before the clock: about 1-1.5 ms per request.
+  * The batcher waited ``max_wait_ms`` from when it took the first request, so requests that
+    had queued during the previous run waited again; the wait now counts from arrival.
+  * Bucket sizes step by 1.5x (1, 2, 3, 4, 6, 8, 12, 16, 24, 32), not 2x: about 10% more
+    batched throughput at concurrency 32 (207, 222, 201 against 188, 181, 192 requests/s).
+By thread CPU at concurrency 32, a batched request costs the server about 7.6 ms (5.7 ms in
+XLA's threads) and the client 1.1 ms; at batch size 1, 21 ms and 1.9 ms. So both servers are
+nearly CPU-bound, and the ratio is about their CPU per request, which the model dominates.
+Earlier figures (another machine, an AMD EPYC, the old client and batcher): 1.76 and 1.59.
 """
 
 from __future__ import annotations

@@ -273,3 +273,26 @@ def test_sigterm_answers_every_accepted_request_then_exits(tfds_dir, tmp_path):
         server.kill()
         output = server.communicate()[0]
     assert "Shutting down" in output or "Finished server process" in output, output[-2000:]
+
+
+@pytest.mark.slow
+def test_the_serving_benchmark_runs_and_loses_nothing(capsys, monkeypatch):
+    """``benchmarks/serve.py --quick``: every request of every level answered with 200, and
+    the burst past the queue refused with 503s while each accepted request completes."""
+    import importlib
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "benchmarks"))
+    importlib.import_module("serve").main(["--quick"])  # the servers' processes import it too
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{")]
+    levels = [line for line in lines if "max_batch" in line]
+    assert {(line["max_batch"], line["concurrency"]) for line in levels} == {
+        (32, 1), (32, 8), (1, 1), (1, 8)}
+    assert all(line["failed"] == 0 and line["lost"] == 0 and line["requests_per_s"] > 0
+               for line in levels)
+    assert next(line for line in lines if "dynamic_batching_ratio" in line)["concurrency"] == 8
+    burst = lines[-1]
+    assert burst["every_accepted_answered"] and burst["other"] == 0
+    assert burst["ok"] > 0 and burst["refused_503"] > 0
+    assert burst["ok"] + burst["refused_503"] == burst["burst"]
