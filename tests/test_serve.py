@@ -127,28 +127,20 @@ def test_a_full_queue_refuses_and_every_accepted_request_completes(serving):
 
 
 def test_the_wait_for_a_fuller_batch_counts_from_the_first_request_s_arrival(serving):
-    """A request fills its batch for ``max_wait_s`` from its arrival; one that waited that
-    long already (queued while the model ran) goes at once."""
+    """A request that has waited ``max_wait_s`` already (queued while the model ran) goes at
+    once; a fresh one waits for company. The worker is not started: ``_take`` alone."""
     images = np.random.default_rng(2).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
-    runs, answered = [], []
-    batcher = Batcher(serving.apply, serving.variables, serving.input_shape, max_batch=4,
-                      max_wait_s=1.5, observe=lambda size, _: runs.append(size))
-    batcher.compile()
-    done = threading.Event()
-    batcher.submit_nowait(images[:1], lambda *_: (answered.append(time.monotonic()), done.set()))
-    time.sleep(1.6)  # the worker is not running: the request waits past max_wait_s
-    started = time.monotonic()
-    batcher.start()
-    assert done.wait(60)
-    assert runs == [1] and answered[0] - started < 1.0
-    # A fresh request waits for company: the second, 0.2 s later, joins its batch.
-    done.clear()
+    batcher = Batcher(serving.apply, serving.variables, serving.input_shape, max_batch=2,
+                      max_wait_s=5.0)
     batcher.submit_nowait(images[:1], lambda *_: None)
-    time.sleep(0.2)
-    batcher.submit_nowait(images[1:], lambda *_: done.set())
-    assert done.wait(60)
-    batcher.stop()
-    assert runs == [1, 2]
+    batcher._queue.queue[0].arrived -= 10  # it arrived ten seconds ago
+    start = time.monotonic()
+    assert len(batcher._take()) == 1 and time.monotonic() - start < 2.5
+    batcher.submit_nowait(images[:1], lambda *_: None)
+    later = threading.Timer(0.2, batcher.submit_nowait, (images[1:], lambda *_: None))
+    later.start()
+    assert len(batcher._take()) == 2  # the second joined the first's batch
+    later.join()
 
 
 def huge_png(width: int, height: int) -> bytes:
@@ -277,8 +269,8 @@ def test_sigterm_answers_every_accepted_request_then_exits(tfds_dir, tmp_path):
 
 @pytest.mark.slow
 def test_the_serving_benchmark_runs_and_loses_nothing(capsys, monkeypatch):
-    """``benchmarks/serve.py --quick``: every request of every level answered with 200, and
-    the burst past the queue refused with 503s while each accepted request completes."""
+    """``benchmarks/serve.py --quick``: every request of every level answered with 200; in the
+    burst past the queue each request gets its 200 or its 503."""
     import importlib
     import pathlib
 
@@ -292,7 +284,6 @@ def test_the_serving_benchmark_runs_and_loses_nothing(capsys, monkeypatch):
     assert all(line["failed"] == 0 and line["lost"] == 0 and line["requests_per_s"] > 0
                for line in levels)
     assert next(line for line in lines if "dynamic_batching_ratio" in line)["concurrency"] == 8
-    burst = lines[-1]
-    assert burst["every_accepted_answered"] and burst["other"] == 0
-    assert burst["ok"] > 0 and burst["refused_503"] > 0
+    burst = lines[-1]  # whether any is refused depends on timing; refusal has its own test
+    assert burst["ok"] > 0 and burst["other"] == 0 and burst["lost"] == 0
     assert burst["ok"] + burst["refused_503"] == burst["burst"]
