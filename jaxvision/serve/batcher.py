@@ -2,9 +2,9 @@
 
 Requests wait in a bounded queue; one worker thread takes the first, then more until
 ``max_batch`` images or until the first has waited ``max_wait_s`` since it arrived (requests
-that queued while the model ran wait only what is left of it). It pads the batch to
-the next bucket size (:func:`bucket_sizes`; TF Serving's ``allowed_batch_sizes``) and runs
-the executable compiled for that size at :meth:`Batcher.start`. A full queue refuses at once
+that queued while the model ran wait only what is left of it). It pads the batch to the next
+bucket size (:func:`bucket_sizes`; TF Serving's ``allowed_batch_sizes``) and runs the
+executable compiled for that size at :meth:`Batcher.start`. A full queue refuses at once
 (:class:`QueueFull`, a 503 with Retry-After for HTTP); :meth:`Batcher.stop` answers everything
 already accepted before it returns.
 """
@@ -38,8 +38,8 @@ class _Request:
 def bucket_sizes(max_batch: int) -> tuple[int, ...]:
     """1, 2, 3, 4, 6, 8, 12, ...: each power of two and one and a half times it, below
     ``max_batch``, then ``max_batch``. From 2 up, neighbours differ by at most 1.5x, so padding
-    wastes under a third of a run (under half with powers of two alone), for about twice as
-    many executables to compile at start-up (10 for ``max_batch`` 32, against 6)."""
+    wastes under a third of a run (under half with powers of two alone), at the price of more
+    executables to compile at start-up (10 for ``max_batch`` 32, against 6)."""
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     sizes = {size for i in range(max_batch.bit_length()) for size in (1 << i, 3 << i >> 1)
