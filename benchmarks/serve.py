@@ -20,17 +20,19 @@ images: how many got 200, 503, another status or no answer. Stops by itself; no 
 retried.
 
 Measured 2026-12-02 on the 2-core development machine (Xeon, AVX-512; client and servers
-share both cores), default arguments, one run: batched 48.6, 153.9, 211.2 and 284.4
-requests/s at concurrency 1, 8, 32 and 64 (mean batch 1.0, 4.5, 14.2, 28.4; p50 20.1, 52.2,
-139.3, 187.1 ms; p99 25.4, 66.9, 198.1, 274.2 ms); batch-size-1 65.5, 63.9, 62.8, 63.3
-(p50 14.7, 123.2, 491.5, 932.7 ms); 0 failed and 0 lost at every level; burst of 200 at a
-16-image queue: 16 answered, 184 refused with 503, none lost. **Ratio at concurrency 32: median
-3.13 over 11 runs that day (2.65-3.60; 7 of 11 at 3 or more)**; the machine's speed varied by
+share both cores; uvicorn on uvloop, which orbax-checkpoint installs, and h11), default
+arguments, the run nearest the median: batched 48.5, 188.5, 250.8 and 307.3 requests/s at
+concurrency 1, 8, 32 and 64 (mean batch 1.0, 6.2, 12.8, 28.4; p50 20.4, 39.0, 120.1, 175.3
+ms; p99 24.9, 63.1, 148.1, 296.8 ms); batch-size-1 66.6, 72.2, 76.9, 68.7 (p50 14.9, 109.4,
+400.3, 853.9 ms); burst of 200 at a 16-image queue: 16 answered, 184 refused with 503.
+**Ratio at concurrency 32: median 3.19 over 10 runs (2.91-3.76; 7 of 10 at 3 or more)**;
+0 failed and 0 lost at every level and the same burst in all 10. Without uvloop (asyncio's
+own loop) the same day: median 3.13 over 11 runs (2.65-3.60). The machine's speed varied by
 up to 2x between runs, and the slow runs gave the low ratios. At concurrency 1 the batched
 server is slower: a lone request waits ``max_wait_ms`` (5 ms) for company.
 
-What it took, measured in turns on that machine (the code of 425067d against this): 1.62,
-1.46, 1.83 before, 3.08, 3.42, 2.81 after.
+What it took, measured in turns on that machine without uvloop (the code of 425067d against
+this): 1.62, 1.46, 1.83 before, 3.08, 3.42, 2.81 after.
   * The load generator was eating the servers' CPU: httpx's shared pool cost 3.4 ms of CPU per
     request at 32 connections and 4.2 ms at 64 (1.0 ms at one), and building a client, timed
     with the level, loads the CA certificates. Now each worker has its own transport, built
