@@ -172,7 +172,7 @@ async def load(url: str, bodies: list[bytes], concurrency: int
     pending = iter(bodies)
     context = ssl.create_default_context()  # unused over http://, but built once, not per transport
     transports = [httpx.AsyncHTTPTransport(verify=context) for _ in range(concurrency)]
-    timeout = {"connect": 120.0, "read": 120.0, "write": 120.0, "pool": 120.0}
+    timeout = dict.fromkeys(("connect", "read", "write", "pool"), 120.0)
 
     async def worker(transport):
         async with transport:
@@ -217,28 +217,27 @@ def main(argv=None) -> None:
         for c in args.concurrency:
             # Each server gets half the bodies, then the other half, in turns (32, 1, 32, 1),
             # so a drift in the machine's speed touches both alike.
-            seconds, latencies, statuses = ({b: 0.0 for b in urls}, {b: [] for b in urls},
-                                            {b: [] for b in urls})
-            runs = {b: -batch_runs(url) for b, url in urls.items()}
+            runs_before = {b: batch_runs(url) for b, url in urls.items()}
             half = len(bodies) // 2
+            parts = {b: [] for b in urls}  # (seconds, latencies, statuses) per half
             for part in (bodies[:half], bodies[half:]):
                 for max_batch, url in urls.items():
-                    t, lat, stat = asyncio.run(load(url, part, c))
-                    seconds[max_batch] += t
-                    latencies[max_batch] += lat
-                    statuses[max_batch] += stat
+                    parts[max_batch].append(asyncio.run(load(url, part, c)))
             for max_batch, url in urls.items():
-                runs[max_batch] += batch_runs(url)
-                throughput[max_batch, c] = len(bodies) / seconds[max_batch]
+                seconds = sum(t for t, _, _ in parts[max_batch])
+                latencies = [x for _, lat, _ in parts[max_batch] for x in lat]
+                statuses = [x for _, _, stat in parts[max_batch] for x in stat]
+                runs = batch_runs(url) - runs_before[max_batch]
+                throughput[max_batch, c] = len(bodies) / seconds
                 print(json.dumps({
                     "max_batch": max_batch, "concurrency": c,
                     "requests_per_s": round(throughput[max_batch, c], 2),
-                    "p50_ms": round(1e3 * percentile(latencies[max_batch], 0.5), 2),
-                    "p95_ms": round(1e3 * percentile(latencies[max_batch], 0.95), 2),
-                    "p99_ms": round(1e3 * percentile(latencies[max_batch], 0.99), 2),
-                    "mean_batch": round(len(statuses[max_batch]) / max(runs[max_batch], 1), 2),
-                    "failed": sum(s not in (0, 200) for s in statuses[max_batch]),
-                    "lost": statuses[max_batch].count(0)}), flush=True)
+                    "p50_ms": round(1e3 * percentile(latencies, 0.5), 2),
+                    "p95_ms": round(1e3 * percentile(latencies, 0.95), 2),
+                    "p99_ms": round(1e3 * percentile(latencies, 0.99), 2),
+                    "mean_batch": round(len(statuses) / max(runs, 1), 2),
+                    "failed": sum(s not in (0, 200) for s in statuses),
+                    "lost": statuses.count(0)}), flush=True)
     level = 32 if 32 in args.concurrency else max(args.concurrency)
     print(json.dumps({"dynamic_batching_ratio": round(
         throughput[32, level] / throughput[1, level], 2), "concurrency": level}), flush=True)
